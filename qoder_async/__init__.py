@@ -1,0 +1,87 @@
+"""Async-first Python SDK for the Qoder Cloud Agents API: deployments and their runs.
+
+Start with `QoderClient`; `qoder_async.testing` holds an in-memory fake of the API.
+"""
+
+from __future__ import annotations
+
+from qoder_async._client import DEFAULT_BASE_URL, QoderClient
+from qoder_async._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    PaginationError,
+    PermissionDeniedError,
+    QoderError,
+    RateLimitError,
+    ResponseValidationError,
+    RunTimeoutError,
+    ServerError,
+)
+from qoder_async._models import (
+    AgentRef,
+    CasConfig,
+    CasRunExtras,
+    CasSettings,
+    CasStats,
+    ContentBlock,
+    Deployment,
+    DeploymentRun,
+    DeploymentStatus,
+    EventType,
+    InitialEvent,
+    Page,
+    PausedReason,
+    RunError,
+    RunStatus,
+    Schedule,
+    TriggerContext,
+    TriggerType,
+)
+from qoder_async._pagination import Pager
+from qoder_async._transport import VERSION
+
+__version__ = VERSION
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AgentRef",
+    "AuthenticationError",
+    "BadRequestError",
+    "CasConfig",
+    "CasRunExtras",
+    "CasSettings",
+    "CasStats",
+    "ConflictError",
+    "ContentBlock",
+    "Deployment",
+    "DeploymentRun",
+    "DeploymentStatus",
+    "EventType",
+    "InitialEvent",
+    "NotFoundError",
+    "Page",
+    "Pager",
+    "PaginationError",
+    "PausedReason",
+    "PermissionDeniedError",
+    "QoderClient",
+    "QoderError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "RunError",
+    "RunStatus",
+    "RunTimeoutError",
+    "Schedule",
+    "ServerError",
+    "TriggerContext",
+    "TriggerType",
+    "__version__",
+]

@@ -1,0 +1,395 @@
+"""`client.deployments`: the eight deployment routes and the two nested run routes (spec 3)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from qoder_async._models import (
+    AgentRef,
+    CasConfig,
+    Deployment,
+    DeploymentRun,
+    DeploymentStatus,
+    InitialEvent,
+    RunStatus,
+    Schedule,
+)
+from qoder_async._params import (
+    agent_json,
+    cas_config_json,
+    check_bool,
+    check_datetime,
+    check_enum,
+    check_id,
+    check_limit,
+    check_name,
+    check_str,
+    events_json,
+    metadata_json,
+    one_cursor,
+    query,
+    schedule_json,
+    vault_ids_json,
+)
+from qoder_async._resource import Resource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from datetime import datetime
+
+    from qoder_async._pagination import Pager
+
+__all__ = ["Deployments"]
+
+
+class Deployments(Resource):
+    """The deployments API, `client.deployments`.
+
+    Every method validates its arguments before any I/O (ValueError/TypeError) and raises
+    the exceptions of `qoder_async` for API and connection failures. POST methods send an
+    Idempotency-Key (generated unless `idempotency_key` is given) that makes their retries
+    safe; a key reused with a different body raises ConflictError.
+    """
+
+    __slots__ = ()
+
+    def list(
+        self,
+        *,
+        status: DeploymentStatus | str | None = None,
+        include_archived: bool | None = None,
+        agent_id: str | None = None,
+        created_at_gte: datetime | None = None,
+        created_at_lte: datetime | None = None,
+        limit: int | None = None,
+        after_id: str | None = None,
+        before_id: str | None = None,
+        page: str | None = None,
+        max_items: int | None = None,
+        prefetch: int = 1,
+    ) -> Pager[Deployment]:
+        """List deployments, newest first; archived ones only with `include_archived=True`.
+
+        `limit` is the page size (1-1000, server default 20); `max_items` caps the total.
+        Pass at most one cursor: `after_id`, `before_id` (pages toward newer deployments)
+        or the opaque `page`. `created_at_gte`/`created_at_lte` must be timezone-aware.
+        """
+        one_cursor(after_id, before_id, page)
+        params = query(
+            [
+                (
+                    "status",
+                    None if status is None else check_enum(status, DeploymentStatus, "status"),
+                ),
+                (
+                    "include_archived",
+                    None
+                    if include_archived is None
+                    else check_bool(include_archived, "include_archived"),
+                ),
+                (
+                    "agent_id",
+                    None if agent_id is None else check_id(agent_id, "agent_", "agent_id"),
+                ),
+                (
+                    "created_at[gte]",
+                    None
+                    if created_at_gte is None
+                    else check_datetime(created_at_gte, "created_at_gte"),
+                ),
+                (
+                    "created_at[lte]",
+                    None
+                    if created_at_lte is None
+                    else check_datetime(created_at_lte, "created_at_lte"),
+                ),
+                ("after_id", after_id),
+                ("before_id", before_id),
+                ("page", page),
+            ]
+        )
+        return self._pager(
+            "/deployments",
+            Deployment,
+            params,
+            limit=check_limit(limit),
+            max_items=max_items,
+            prefetch=prefetch,
+        )
+
+    async def get(self, deployment_id: str) -> Deployment:
+        """Fetch one deployment; raises NotFoundError if it does not exist."""
+        deployment_id = check_id(deployment_id, "dep_", "deployment_id")
+        return await self._call("GET", f"/deployments/{deployment_id}", Deployment)
+
+    async def create(
+        self,
+        *,
+        name: str,
+        agent: str | AgentRef,
+        environment_id: str,
+        initial_events: Sequence[InitialEvent],
+        description: str | None = None,
+        schedule: Schedule | None = None,
+        resources: Sequence[Mapping[str, object]] | None = None,
+        vault_ids: Sequence[str] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        cas_config: CasConfig | None = None,
+        environment_variables: str | None = None,
+        budget: Mapping[str, object] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Deployment:
+        """Create a deployment; it starts `active` and fires on its schedule at once.
+
+        `agent` is an `agent_` id (latest version) or an AgentRef pinning a version.
+        Without `schedule` the deployment runs only when triggered. 1-50 initial events,
+        at most 50 vault ids, metadata of at most 16 keys (keys <= 64, values <= 512 chars).
+        `environment_variables` and `budget` are passed through as the official SDK does.
+        """
+        body: dict[str, object] = {
+            "name": check_name(name),
+            "agent": agent_json(agent),
+            "environment_id": check_id(environment_id, "env_", "environment_id"),
+            "initial_events": events_json(initial_events),
+        }
+        body.update(
+            _optional_fields(
+                description=description,
+                schedule=schedule,
+                resources=resources,
+                vault_ids=vault_ids,
+                metadata=metadata,
+                cas_config=cas_config,
+                environment_variables=environment_variables,
+                budget=budget,
+                allow_delete=False,
+            )
+        )
+        return await self._call(
+            "POST", "/deployments", Deployment, json_body=body, idempotency_key=idempotency_key
+        )
+
+    async def update(
+        self,
+        deployment_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        agent: str | AgentRef | None = None,
+        environment_id: str | None = None,
+        schedule: Schedule | None = None,
+        initial_events: Sequence[InitialEvent] | None = None,
+        resources: Sequence[Mapping[str, object]] | None = None,
+        vault_ids: Sequence[str] | None = None,
+        metadata: Mapping[str, str | None] | None = None,
+        cas_config: CasConfig | None = None,
+        environment_variables: str | None = None,
+        budget: Mapping[str, object] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Deployment:
+        """Change some fields of a deployment (a merge-patch sent as POST, spec 3.4).
+
+        Fields left as None keep their value. Lists replace the whole list. In `metadata`,
+        a key mapped to None is deleted. Raises ValueError if no field is given.
+        """
+        deployment_id = check_id(deployment_id, "dep_", "deployment_id")
+        body: dict[str, object] = {}
+        if name is not None:
+            body["name"] = check_name(name)
+        if agent is not None:
+            body["agent"] = agent_json(agent)
+        if environment_id is not None:
+            body["environment_id"] = check_id(environment_id, "env_", "environment_id")
+        if initial_events is not None:
+            body["initial_events"] = events_json(initial_events)
+        body.update(
+            _optional_fields(
+                description=description,
+                schedule=schedule,
+                resources=resources,
+                vault_ids=vault_ids,
+                metadata=metadata,
+                cas_config=cas_config,
+                environment_variables=environment_variables,
+                budget=budget,
+                allow_delete=True,
+            )
+        )
+        if not body:
+            msg = "update needs at least one field to change"
+            raise ValueError(msg)
+        return await self._call(
+            "POST",
+            f"/deployments/{deployment_id}",
+            Deployment,
+            json_body=body,
+            idempotency_key=idempotency_key,
+        )
+
+    async def pause(self, deployment_id: str, *, idempotency_key: str | None = None) -> Deployment:
+        """Pause a deployment so its schedule stops firing; ConflictError if already paused."""
+        return await self._transition(deployment_id, "pause", idempotency_key)
+
+    async def unpause(
+        self, deployment_id: str, *, idempotency_key: str | None = None
+    ) -> Deployment:
+        """Resume a paused deployment; ConflictError if it is not paused."""
+        return await self._transition(deployment_id, "unpause", idempotency_key)
+
+    async def archive(
+        self, deployment_id: str, *, idempotency_key: str | None = None
+    ) -> Deployment:
+        """Archive a deployment for good (there is no unarchive); ConflictError if archived.
+
+        The name gets `_archived_<unix time>` appended; `status` does not change.
+        """
+        return await self._transition(deployment_id, "archive", idempotency_key)
+
+    async def run(self, deployment_id: str, *, idempotency_key: str | None = None) -> DeploymentRun:
+        """Trigger a run now; ConflictError if the deployment is paused or archived.
+
+        When the deployment is already at its `max_concurrent` limit the call still
+        succeeds and the run comes back with status "skipped" (spec 3.8).
+        """
+        deployment_id = check_id(deployment_id, "dep_", "deployment_id")
+        return await self._call(
+            "POST",
+            f"/deployments/{deployment_id}/run",
+            DeploymentRun,
+            json_body={},
+            idempotency_key=idempotency_key,
+        )
+
+    def list_runs(
+        self,
+        deployment_id: str,
+        *,
+        status: RunStatus | str | None = None,
+        triggered_after: datetime | None = None,
+        triggered_before: datetime | None = None,
+        limit: int | None = None,
+        after_id: str | None = None,
+        before_id: str | None = None,
+        page: str | None = None,
+        max_items: int | None = None,
+        prefetch: int = 1,
+    ) -> Pager[DeploymentRun]:
+        """List the runs of one deployment, newest triggered first.
+
+        Raises NotFoundError (when iterated) if the deployment does not exist. Paging
+        arguments as for `list`; time filters must be timezone-aware.
+        """
+        deployment_id = check_id(deployment_id, "dep_", "deployment_id")
+        return self._pager(
+            f"/deployments/{deployment_id}/runs",
+            DeploymentRun,
+            run_filters(
+                status=status,
+                triggered_after=triggered_after,
+                triggered_before=triggered_before,
+                after_id=after_id,
+                before_id=before_id,
+                page=page,
+            ),
+            limit=check_limit(limit),
+            max_items=max_items,
+            prefetch=prefetch,
+        )
+
+    async def get_run(self, deployment_id: str, run_id: str) -> DeploymentRun:
+        """Fetch one run of a deployment; NotFoundError if either does not exist."""
+        deployment_id = check_id(deployment_id, "dep_", "deployment_id")
+        run_id = check_id(run_id, "drun_", "run_id")
+        return await self._call("GET", f"/deployments/{deployment_id}/runs/{run_id}", DeploymentRun)
+
+    async def _transition(
+        self, deployment_id: str, action: str, idempotency_key: str | None
+    ) -> Deployment:
+        deployment_id = check_id(deployment_id, "dep_", "deployment_id")
+        return await self._call(
+            "POST",
+            f"/deployments/{deployment_id}/{action}",
+            Deployment,
+            idempotency_key=idempotency_key,
+        )
+
+
+def run_filters(
+    *,
+    status: RunStatus | str | None,
+    triggered_after: datetime | None,
+    triggered_before: datetime | None,
+    after_id: str | None,
+    before_id: str | None,
+    page: str | None,
+) -> dict[str, str]:
+    """The query of `GET /deployments/{id}/runs` (spec 3.9), validated."""
+    one_cursor(after_id, before_id, page)
+    return query(
+        [
+            ("status", None if status is None else check_enum(status, RunStatus, "status")),
+            (
+                "triggered_after",
+                None
+                if triggered_after is None
+                else check_datetime(triggered_after, "triggered_after"),
+            ),
+            (
+                "triggered_before",
+                None
+                if triggered_before is None
+                else check_datetime(triggered_before, "triggered_before"),
+            ),
+            ("after_id", after_id),
+            ("before_id", before_id),
+            ("page", page),
+        ]
+    )
+
+
+def _optional_fields(
+    *,
+    description: str | None,
+    schedule: Schedule | None,
+    resources: Sequence[Mapping[str, object]] | None,
+    vault_ids: Sequence[str] | None,
+    metadata: Mapping[str, str | None] | Mapping[str, str] | None,
+    cas_config: CasConfig | None,
+    environment_variables: str | None,
+    budget: Mapping[str, object] | None,
+    allow_delete: bool,
+) -> dict[str, object]:
+    body: dict[str, object] = {}
+    if description is not None:
+        if not isinstance(description, str):
+            msg = f"description must be a str, got {type(description).__name__}"
+            raise TypeError(msg)
+        body["description"] = description
+    if schedule is not None:
+        body["schedule"] = schedule_json(schedule)
+    if resources is not None:
+        # Resource shapes (github_repository, file, memory_store) are not documented
+        # beyond their type names (spec 4.1), so they pass through as given.
+        if not isinstance(resources, (list, tuple)) or not all(
+            isinstance(item, dict) and isinstance(item.get("type"), str) for item in resources
+        ):
+            msg = "resources must be a list of dicts, each with a str 'type'"
+            raise TypeError(msg)
+        body["resources"] = [dict(item) for item in resources]
+    if vault_ids is not None:
+        body["vault_ids"] = vault_ids_json(vault_ids)
+    user_metadata: dict[str, object] = {}
+    if metadata is not None:
+        user_metadata.update(metadata_json(metadata, allow_delete=allow_delete))
+    if cas_config is not None:
+        user_metadata["cas_config"] = cas_config_json(cas_config)
+    if metadata is not None or cas_config is not None:
+        body["metadata"] = user_metadata
+    if environment_variables is not None:
+        body["environment_variables"] = check_str(environment_variables, "environment_variables")
+    if budget is not None:
+        if not isinstance(budget, dict):
+            msg = f"budget must be a dict, got {type(budget).__name__}"
+            raise TypeError(msg)
+        body["budget"] = dict(budget)
+    return body

@@ -1,0 +1,181 @@
+"""Every exception qoder_async raises, on one screen.
+
+```
+QoderError                      anything raised by this package on purpose
+├── APIError                    the API answered with an error status
+│   ├── BadRequestError         400 invalid_request_error
+│   ├── AuthenticationError     401 authentication_error
+│   ├── PermissionDeniedError   403 permission_error
+│   ├── NotFoundError           404 not_found_error
+│   ├── ConflictError           409 conflict_error
+│   ├── RateLimitError          429 (gateway back-pressure, spec 2.2)
+│   └── ServerError             5xx
+├── APIConnectionError          no usable response: refused, reset, protocol error
+│   └── APITimeoutError         the request timed out
+├── ResponseValidationError     a 2xx body that is not JSON or not the documented shape
+├── PaginationError             the server's cursors do not advance
+└── RunTimeoutError             a run did not reach a terminal state in time
+```
+
+Invalid arguments are rejected before any I/O with the builtin `ValueError` or
+`TypeError`, never with a `QoderError`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qoder_async._models import DeploymentRun
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "NotFoundError",
+    "PaginationError",
+    "PermissionDeniedError",
+    "QoderError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "RunTimeoutError",
+    "ServerError",
+]
+
+
+class QoderError(Exception):
+    """Base class of every exception raised by qoder_async on purpose."""
+
+
+class APIError(QoderError):
+    """The API answered with an error status.
+
+    Carries the HTTP `status_code`, the API's `error_type` and `message` (from the error
+    envelope, spec 2.1), the offending `param` if the API named one, and the `request_id`
+    to quote to Qoder support. Bodies that are not the envelope (the gateway answers 429/503
+    with no body, spec 2.2) still produce the right subclass, with `error_type` None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        error_type: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+        body: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.error_type = error_type
+        self.param = param
+        self.request_id = request_id
+        self.body = body
+
+    def __str__(self) -> str:
+        kind = f" {self.error_type}" if self.error_type else ""
+        param = f" (param: {self.param})" if self.param else ""
+        rid = f" [request_id: {self.request_id}]" if self.request_id else ""
+        return f"{self.status_code}{kind}: {self.message}{param}{rid}"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status_code={self.status_code}, "
+            f"error_type={self.error_type!r}, message={self.message!r}, "
+            f"param={self.param!r}, request_id={self.request_id!r})"
+        )
+
+
+class BadRequestError(APIError):
+    """400: a parameter is missing, malformed or out of range, or a cursor is invalid."""
+
+
+class AuthenticationError(APIError):
+    """401: the PAT is missing, malformed, expired or revoked."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the PAT is valid but may not access this resource."""
+
+
+class NotFoundError(APIError):
+    """404: the deployment or run does not exist (or is not visible to this PAT)."""
+
+
+class ConflictError(APIError):
+    """409: the resource's state forbids the call, or an idempotency key was reused.
+
+    Examples: pausing a paused deployment, running an archived one. Never retried.
+    """
+
+
+class RateLimitError(APIError):
+    """429: the gateway asks the client to slow down.
+
+    `retry_after` is the delay in seconds the server asked for, or None if it sent none.
+    Raised only once the client's retries are used up.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int = 429,
+        error_type: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+        body: object = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            status_code=status_code,
+            error_type=error_type,
+            param=param,
+            request_id=request_id,
+            body=body,
+        )
+        self.retry_after = retry_after
+
+
+class ServerError(APIError):
+    """5xx: the API or its gateway failed; raised once the client's retries are used up."""
+
+
+class APIConnectionError(QoderError):
+    """No usable HTTP response arrived: connection refused or reset, or a protocol error.
+
+    The underlying httpx exception is chained as `__cause__`.
+    """
+
+
+class APITimeoutError(APIConnectionError):
+    """The request did not complete within the configured timeout."""
+
+
+class ResponseValidationError(QoderError):
+    """A successful response whose body is not JSON, or not the shape the spec documents."""
+
+
+class PaginationError(QoderError):
+    """The server returned a cursor that does not advance.
+
+    Raised instead of looping forever when a cursor repeats, or when a page says
+    `has_more` but holds no items.
+    """
+
+
+class RunTimeoutError(QoderError, TimeoutError):
+    """A run did not reach a terminal status before the wait's deadline.
+
+    `run` is the last state seen, so the caller can decide whether to keep waiting.
+    """
+
+    def __init__(self, message: str, *, run: DeploymentRun) -> None:
+        super().__init__(message)
+        self.run = run

@@ -1,0 +1,256 @@
+"""Frozen attrs models of the API's objects (spec section 4) and their string enums.
+
+Field names equal the JSON keys, with one exception: `Deployment.cas_config` is the
+server-managed `metadata.cas_config` object lifted out of `metadata`, so that `metadata`
+holds only the caller's string keys. Every field the spec marks Qoder-specific, or that
+older copies of the docs leave out, is optional. Enum-typed fields hold the enum member
+when the value is known and the raw string otherwise, so a new status never crashes an
+old client (`run.status == "completed"` works either way, the enums are `str` enums).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Generic, TypeVar
+
+import attrs
+
+__all__ = [
+    "AgentRef",
+    "CasConfig",
+    "CasRunExtras",
+    "CasSettings",
+    "CasStats",
+    "ContentBlock",
+    "Deployment",
+    "DeploymentRun",
+    "DeploymentStatus",
+    "EventType",
+    "InitialEvent",
+    "Page",
+    "PausedReason",
+    "RunError",
+    "RunStatus",
+    "Schedule",
+    "TriggerContext",
+    "TriggerType",
+]
+
+T = TypeVar("T")
+
+
+class DeploymentStatus(str, enum.Enum):
+    """A deployment's `status`. Archiving does not change it: see `Deployment.archived_at`."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+class RunStatus(str, enum.Enum):
+    """A deployment run's `status`; `COMPLETED`, `FAILED` and `SKIPPED` are terminal."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class TriggerType(str, enum.Enum):
+    """What started a run: `trigger_context.type` and the `trigger_type` list filter."""
+
+    MANUAL = "manual"
+    SCHEDULE = "schedule"
+    # Documented by Qoder only; the official SDKs know just the two above (spec section 5.5).
+    RETRY = "retry"
+
+
+class EventType(str, enum.Enum):
+    """The `type` of an initial event sent to the agent on every run."""
+
+    USER_MESSAGE = "user.message"
+    USER_DEFINE_OUTCOME = "user.define_outcome"
+    SYSTEM_MESSAGE = "system.message"
+
+
+# Terminal states are inferred (spec 4.2): nothing moves a run out of them.
+TERMINAL_RUN_STATUSES = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.SKIPPED})
+
+
+@attrs.frozen(kw_only=True)
+class AgentRef:
+    """The agent version a deployment or run uses; responses always carry a concrete `version`."""
+
+    id: str
+    type: str = "agent"
+    version: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ContentBlock:
+    """One block of an initial event's `content` when it is a list rather than a string."""
+
+    type: str
+    text: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class InitialEvent:
+    """An event sent to the agent at the start of every run of a deployment."""
+
+    type: EventType | str
+    content: str | tuple[ContentBlock, ...] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Schedule:
+    """A deployment's cron schedule.
+
+    `upcoming_runs_at` is informational: a paused deployment still lists times it will not
+    fire at (spec 3.5), and it is empty once archived.
+    """
+
+    type: str = "cron"
+    expression: str
+    timezone: str
+    upcoming_runs_at: tuple[datetime, ...] = ()
+    last_run_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CasSettings:
+    """`metadata.cas_config.config`: how runs of a deployment are retried, timed and capped."""
+
+    max_concurrent: int | None = None
+    max_retries: int | None = None
+    timeout_ms: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CasStats:
+    """`metadata.cas_config.stats`: read-only counters the server keeps for a deployment."""
+
+    consecutive_failures: int | None = None
+    total_failures: int | None = None
+    total_runs: int | None = None
+    next_trigger_at: datetime | None = None
+    last_triggered_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CasConfig:
+    """Qoder's run configuration and statistics, `metadata.cas_config` on the wire."""
+
+    config: CasSettings | None = None
+    session_strategy: str | None = None
+    stats: CasStats | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RunError:
+    """Why a run (or an automatic pause) failed; `type` is an open-ended code (spec 4.2)."""
+
+    type: str
+    message: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PausedReason:
+    """Why a deployment is paused: `type` "manual", or an automatic pause with an `error`."""
+
+    type: str
+    error: RunError | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Deployment:
+    """A deployment: an agent bound to an environment, a schedule and initial events.
+
+    Archived deployments keep `status` "active"; check `archived_at` (or `is_archived`).
+    """
+
+    id: str
+    type: str = "deployment"
+    name: str
+    description: str | None = None
+    agent: AgentRef
+    environment_id: str
+    initial_events: tuple[InitialEvent, ...] = ()
+    resources: tuple[dict[str, object], ...] = ()
+    vault_ids: tuple[str, ...] = ()
+    metadata: dict[str, str] = attrs.field(factory=dict)
+    cas_config: CasConfig | None = None
+    schedule: Schedule | None = None
+    status: DeploymentStatus | str
+    paused_reason: PausedReason | None = None
+    archived_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime | None = None
+    # Seen only in the official SDK's models (spec 4.1), passed through untouched.
+    environment_variables: str | None = None
+    budget: dict[str, object] | None = None
+
+    @property
+    def is_archived(self) -> bool:
+        """Whether the deployment has been archived (irreversible, spec 3.7)."""
+        return self.archived_at is not None
+
+
+@attrs.frozen(kw_only=True)
+class TriggerContext:
+    """What triggered a run; `scheduled_at` is set for scheduled runs."""
+
+    type: TriggerType | str
+    scheduled_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CasRunExtras:
+    """Qoder-specific run details: the 1-based attempt, the turn and when it started."""
+
+    attempt: int | None = None
+    turn_id: str | None = None
+    started_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class DeploymentRun:
+    """One execution of a deployment.
+
+    Everything beyond the CMA core (`status`, `triggered_at`, `completed_at`, `duration_ms`,
+    `cas_run_extras`) is absent from older docs and therefore optional (spec 5.6).
+    """
+
+    id: str
+    type: str = "deployment_run"
+    deployment_id: str
+    agent: AgentRef
+    status: RunStatus | str | None = None
+    error: RunError | None = None
+    trigger_context: TriggerContext
+    session_id: str | None = None
+    triggered_at: datetime | None = None
+    created_at: datetime
+    completed_at: datetime | None = None
+    duration_ms: int | None = None
+    cas_run_extras: CasRunExtras | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the run has finished: completed, failed or skipped."""
+        return self.status in TERMINAL_RUN_STATUSES
+
+
+@attrs.frozen(kw_only=True)
+class Page(Generic[T]):
+    """One page of a cursor-paginated listing (spec 2.3).
+
+    `first_id`/`last_id` are None on an empty page; `next_page` is the opaque forward cursor.
+    """
+
+    data: tuple[T, ...]
+    first_id: str | None = None
+    last_id: str | None = None
+    has_more: bool = False
+    next_page: str | None = None

@@ -1,0 +1,389 @@
+"""Pager[T]: cursor pagination that fetches page n+1 while the caller consumes page n.
+
+How prefetch stays safe. The cursor chain is serial (page n+1's cursor is known only once
+page n has arrived), so at most one request per pager is ever in flight. It runs in a
+short-lived task that fetches until `prefetch` pages are buffered and then *ends*: no task
+ever waits on the consumer. A caller who walks away from a bare `async for` therefore leaves
+behind at most one request that finishes (or times out) on its own, and nothing else; inside
+`async with pager:` (or after `aclose()`) that request is cancelled at once. The task runs in
+the pager's own task group under `async with`, else in the client's (see QoderClient), and
+without either the pager simply fetches each page when it is asked for.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+import anyio
+import attrs
+
+from qoder_async._errors import PaginationError
+from qoder_async._models import Page
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Generator, Mapping
+    from types import TracebackType
+
+    from anyio.abc import TaskGroup
+    from typing_extensions import Self
+
+__all__ = ["CURSOR_PARAMS", "DEFAULT_PAGE_SIZE", "Pager"]
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+T = TypeVar("T", bound=_HasId)
+
+# Spec 2.3: `page` is the opaque cursor; `after_id`/`before_id` the compatibility ones.
+CURSOR_PARAMS = ("after_id", "before_id", "page")
+# The server's default page size (spec 3.1); needed to size the last request under max_items.
+DEFAULT_PAGE_SIZE = 20
+
+
+@attrs.define
+class _Failure:
+    """An exception raised while fetching, delivered to the consumer to re-raise as itself."""
+
+    error: Exception
+
+
+class _Chain(Generic[T]):
+    """The cursor chain: which request comes next, and whether the listing has ended."""
+
+    def __init__(self, params: Mapping[str, str], *, limit: int | None, max_items: int | None):
+        given = [key for key in CURSOR_PARAMS if key in params]
+        if len(given) > 1:
+            msg = f"pass at most one cursor, got {' and '.join(given)}"
+            raise ValueError(msg)
+        self.cursor_key = given[0] if given else "after_id"
+        self.cursor: str | None = params[given[0]] if given else None
+        self.backward = self.cursor_key == "before_id"
+        self.base = {key: value for key, value in params.items() if key not in CURSOR_PARAMS}
+        self.limit = limit
+        self.remaining = max_items
+        self.done = max_items == 0
+        self.seen: set[str] = set()
+
+    def next_request(self) -> dict[str, str]:
+        """The query for the next page: the filters plus exactly one cursor."""
+        params = dict(self.base)
+        if self.cursor is not None:
+            params[self.cursor_key] = self.cursor
+        if self.remaining is not None:
+            # The last request asks only for what is still wanted.
+            params["limit"] = str(min(self.limit or DEFAULT_PAGE_SIZE, self.remaining))
+        elif self.limit is not None:
+            params["limit"] = str(self.limit)
+        return params
+
+    def advance(self, page: Page[T]) -> None:
+        """Move past `page`, or end the chain; raises PaginationError if it cannot advance."""
+        if self.remaining is not None:
+            self.remaining = max(0, self.remaining - len(page.data))
+        if not page.has_more or self.remaining == 0:
+            self.done = True
+            return
+        if not page.data:
+            self.done = True
+            msg = "the server said has_more but sent an empty page; stopping instead of looping"
+            raise PaginationError(msg)
+        if self.backward:
+            key, cursor = "before_id", page.first_id
+        elif page.last_id is not None:
+            # The deployment pages document after_id=last_id for moving forward (spec 3.1).
+            key, cursor = "after_id", page.last_id
+        else:
+            key, cursor = "page", page.next_page
+        if not cursor:
+            self.done = True
+            return
+        if cursor in self.seen or cursor == self.cursor:
+            self.done = True
+            msg = f"the server repeated the cursor {cursor!r}; stopping instead of looping"
+            raise PaginationError(msg)
+        self.seen.add(cursor)
+        self.cursor_key, self.cursor = key, cursor
+
+
+class _Prefetcher(Generic[T]):
+    """Buffers up to `depth` pages fetched ahead of the consumer by short-lived tasks."""
+
+    def __init__(
+        self,
+        chain: _Chain[T],
+        fetch: Callable[[dict[str, str]], Awaitable[Page[T]]],
+        depth: int,
+        task_group: Callable[[], TaskGroup | None],
+    ) -> None:
+        self._chain = chain
+        self._fetch = fetch
+        self._depth = depth
+        self._task_group = task_group
+        self._buffer: deque[Page[T] | _Failure] = deque()
+        self._running = False
+        self._failed = False
+        self._closed = False
+        # Set once a prefetch task was cancelled from outside (its task group is closing):
+        # from then on pages are fetched in place rather than in a dying task group.
+        self._inline_only = False
+        self._scope: anyio.CancelScope | None = None
+        self._waiter: anyio.Event | None = None
+
+    async def next_page(self) -> Page[T] | None:
+        """The next page, or None once the listing is exhausted; re-raises fetch errors."""
+        while not self._buffer:
+            if self._closed or (self._chain.done and not self._running):
+                return None
+            if not self._running and not self._start():
+                # No task group to prefetch in (or it is shutting down): fetch in place.
+                return await self.fetch_inline()
+            waiter = self._waiter = anyio.Event()
+            await waiter.wait()
+        item = self._buffer.popleft()
+        if isinstance(item, _Failure):
+            self._closed = True
+            raise item.error
+        if not self._running:
+            self._start()
+        return item
+
+    def close(self) -> None:
+        """Cancel the in-flight request, if any, and drop the buffer; idempotent."""
+        self._closed = True
+        self._buffer.clear()
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def fetch_inline(self) -> Page[T] | None:
+        """Fetch the next page in the calling task, or None if the chain has ended."""
+        if self._chain.done:
+            return None
+        page = await self._fetch(self._chain.next_request())
+        self._chain.advance(page)
+        return page
+
+    def _start(self) -> bool:
+        if self._closed or self._failed or self._inline_only or self._chain.done:
+            return False
+        if self._depth == 0:
+            return False
+        task_group = self._task_group()
+        if task_group is None:
+            return False
+        self._scope = anyio.CancelScope()
+        self._running = True
+        try:
+            task_group.start_soon(self._run, self._scope)
+        except RuntimeError:
+            # The task group has closed (the client is shutting down).
+            self._running = False
+            return False
+        return True
+
+    async def _run(self, scope: anyio.CancelScope) -> None:
+        try:
+            with scope:
+                while not self._chain.done and len(self._buffer) < self._depth:
+                    try:
+                        page = await self._fetch(self._chain.next_request())
+                        self._chain.advance(page)
+                    except Exception as exc:
+                        self._failed = True
+                        self._buffer.append(_Failure(exc))
+                        return
+                    if self._closed:
+                        return
+                    self._buffer.append(page)
+                    self._wake()
+        except BaseException:
+            self._inline_only = True
+            raise
+        finally:
+            self._running = False
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None:
+            self._waiter.set()
+            self._waiter = None
+
+
+class Pager(Generic[T]):
+    """An auto-paginating listing: `async for` yields items across pages.
+
+    `pages()` yields whole `Page[T]` objects, `await pager` gives just the first page, and
+    `async with pager:` scopes the background fetching so that leaving the block cancels it
+    at once. The request for the next page runs while the caller consumes the current one
+    (`prefetch` pages ahead, default 1; 0 turns it off), holding at most `prefetch + 1` pages.
+    `max_items` caps the total number of items. A pager is consumed once.
+
+    Started with `before_id`, it pages backward (toward newer records) and yields items in
+    that direction, nearest to the cursor first. `resume_cursor` is the id of the last item
+    handed out: pass it as `after_id` (or `before_id` when paging backward) to a new listing
+    with the same filters to continue exactly after it.
+
+    Raises the API's errors as themselves when the page that failed is asked for (items
+    already delivered stay delivered), and PaginationError if the server's cursor does not
+    advance.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[dict[str, str]], Awaitable[Page[T]]],
+        params: Mapping[str, str],
+        *,
+        limit: int | None = None,
+        max_items: int | None = None,
+        prefetch: int = 1,
+        task_group: Callable[[], TaskGroup | None] = lambda: None,
+    ) -> None:
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int):
+            msg = f"prefetch must be an int, got {type(prefetch).__name__}"
+            raise TypeError(msg)
+        if prefetch < 0:
+            msg = f"prefetch must be >= 0, got {prefetch}"
+            raise ValueError(msg)
+        if max_items is not None:
+            if isinstance(max_items, bool) or not isinstance(max_items, int):
+                msg = f"max_items must be an int or None, got {type(max_items).__name__}"
+                raise TypeError(msg)
+            if max_items < 0:
+                msg = f"max_items must be >= 0, got {max_items}"
+                raise ValueError(msg)
+        self._chain: _Chain[T] = _Chain(params, limit=limit, max_items=max_items)
+        self._max_items = max_items
+        self._delivered = 0
+        self._resume_cursor = self._chain.cursor if self._chain.cursor_key != "page" else None
+        self._client_task_group = task_group
+        self._own_task_group: TaskGroup | None = None
+        self._prefetcher = _Prefetcher(self._chain, fetch, prefetch, self._pick_task_group)
+        self._first: Page[T] | None = None
+        self._first_pending = False
+        self._started = False
+
+    @property
+    def resume_cursor(self) -> str | None:
+        """The id of the last item handed out (or the starting cursor, if none was yet)."""
+        return self._resume_cursor
+
+    @property
+    def backward(self) -> bool:
+        """Whether this pager walks backward (it was started with `before_id`)."""
+        return self._chain.backward
+
+    def __aiter__(self) -> _ItemIterator[T]:
+        self._claim()
+        return _ItemIterator(self)
+
+    def pages(self) -> _PageIterator[T]:
+        """Iterate over whole pages; with max_items, the last page is cut to fit."""
+        self._claim()
+        return _PageIterator(self)
+
+    def __await__(self) -> Generator[object, None, Page[T]]:
+        return self._first_page().__await__()
+
+    async def __aenter__(self) -> Self:
+        if self._own_task_group is not None:
+            msg = "a Pager can be entered only once"
+            raise RuntimeError(msg)
+        self._own_task_group = anyio.create_task_group()
+        await self._own_task_group.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        self._prefetcher.close()
+        assert self._own_task_group is not None  # noqa: S101 - set by __aenter__
+        return await self._own_task_group.__aexit__(exc_type, exc, tb)
+
+    async def aclose(self) -> None:
+        """Stop the listing: cancel the in-flight request and drop buffered pages; idempotent."""
+        self._prefetcher.close()
+        await anyio.lowlevel.checkpoint()
+
+    def _pick_task_group(self) -> TaskGroup | None:
+        return self._own_task_group or self._client_task_group()
+
+    def _claim(self) -> None:
+        if self._started:
+            msg = "a Pager can be iterated only once; call the list method again for a new one"
+            raise RuntimeError(msg)
+        self._started = True
+
+    async def _first_page(self) -> Page[T]:
+        if self._first is None:
+            if self._started:
+                msg = "await the Pager before iterating it, not after"
+                raise RuntimeError(msg)
+            page = await self._prefetcher.fetch_inline()
+            self._first = page if page is not None else Page(data=())
+            self._first_pending = True
+        return self._first
+
+    async def _next_page(self) -> Page[T] | None:
+        page: Page[T] | None
+        if self._first_pending:
+            # A page already shown by `await pager` starts the iteration.
+            page, self._first_pending = self._first, False
+        else:
+            page = await self._prefetcher.next_page()
+        if page is None:
+            return None
+        data = page.data[::-1] if self._chain.backward else page.data
+        if self._max_items is not None and len(data) > self._max_items - self._delivered:
+            data = data[: self._max_items - self._delivered]
+        self._delivered += len(data)
+        return attrs.evolve(page, data=data) if data is not page.data else page
+
+    def _handed_out(self, item: T) -> None:
+        self._resume_cursor = item.id
+
+
+class _PageIterator(Generic[T]):
+    """Yields the pages of a Pager (in delivery order for backward pagers)."""
+
+    def __init__(self, pager: Pager[T]) -> None:
+        self._pager = pager
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Page[T]:
+        page = await self._pager._next_page()
+        if page is None:
+            raise StopAsyncIteration
+        if page.data:
+            self._pager._handed_out(page.data[-1])
+        return page
+
+
+class _ItemIterator(Generic[T]):
+    """Yields the items of a Pager, one page at a time; no await between items of a page."""
+
+    def __init__(self, pager: Pager[T]) -> None:
+        self._pager = pager
+        self._items: tuple[T, ...] = ()
+        self._index = 0
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> T:
+        while self._index >= len(self._items):
+            page = await self._pager._next_page()
+            if page is None:
+                raise StopAsyncIteration
+            self._items, self._index = page.data, 0
+        item = self._items[self._index]
+        self._index += 1
+        self._pager._handed_out(item)
+        return item
