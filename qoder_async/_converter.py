@@ -68,6 +68,14 @@ def _structure_datetime(value: object, _: object) -> datetime:
     return parse_datetime(value)
 
 
+def _structure_bool(value: object, _: object) -> bool:
+    # cattrs' default is bool(value), which would read "false" as True.
+    if not isinstance(value, bool):
+        msg = f"expected a JSON boolean, got {type(value).__name__}"
+        raise TypeError(msg)
+    return value
+
+
 def _open_enum_hook(enum_type: type[enum.Enum]) -> Any:
     members = enum_type._value2member_map_
 
@@ -86,6 +94,7 @@ def _make_converter() -> cattrs.Converter:
     # bookkeeping; failures are re-raised as ResponseValidationError by `structure`.
     conv = cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
     conv.register_structure_hook(datetime, _structure_datetime)
+    conv.register_structure_hook(bool, _structure_bool)
     # Undocumented shapes (resources, budget) pass through as the decoded JSON.
     conv.register_structure_hook_func(lambda type_: type_ is object, lambda value, _: value)
     for open_enum in (DeploymentStatus, RunStatus, TriggerType, EventType):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, Iterable
 from typing import TYPE_CHECKING
 
+from qoder_async._fanout import FanOut
 from qoder_async._models import (
     AgentRef,
     CasConfig,
@@ -32,11 +34,18 @@ from qoder_async._params import (
     vault_ids_json,
 )
 from qoder_async._resource import Resource
+from qoder_async._runs import (
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    check_wait_args,
+    wait_for_run,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from datetime import datetime
 
+    from qoder_async._fanout import DeploymentSource, ErrorPolicy, Order
     from qoder_async._pagination import Pager
 
 __all__ = ["Deployments"]
@@ -245,19 +254,39 @@ class Deployments(Resource):
         """
         return await self._transition(deployment_id, "archive", idempotency_key)
 
-    async def run(self, deployment_id: str, *, idempotency_key: str | None = None) -> DeploymentRun:
+    async def run(
+        self,
+        deployment_id: str,
+        *,
+        wait: bool = False,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        idempotency_key: str | None = None,
+    ) -> DeploymentRun:
         """Trigger a run now; ConflictError if the deployment is paused or archived.
 
         When the deployment is already at its `max_concurrent` limit the call still
-        succeeds and the run comes back with status "skipped" (spec 3.8).
+        succeeds and the run comes back with status "skipped" (spec 3.8). With `wait=True`
+        it then polls until the run is terminal, as `client.deployment_runs.wait` does
+        (`timeout` and `poll_interval` apply only then; RunTimeoutError on timeout).
         """
         deployment_id = check_id(deployment_id, "dep_", "deployment_id")
-        return await self._call(
+        if not isinstance(wait, bool):
+            msg = f"wait must be a bool, got {type(wait).__name__}"
+            raise TypeError(msg)
+        if wait:
+            check_wait_args(timeout, poll_interval)
+        run = await self._call(
             "POST",
             f"/deployments/{deployment_id}/run",
             DeploymentRun,
             json_body={},
             idempotency_key=idempotency_key,
+        )
+        if not wait:
+            return run
+        return await wait_for_run(
+            self._transport, run.id, run, timeout=timeout, poll_interval=poll_interval
         )
 
     def list_runs(
@@ -294,6 +323,95 @@ class Deployments(Resource):
             limit=check_limit(limit),
             max_items=max_items,
             prefetch=prefetch,
+        )
+
+    def list_runs_across(
+        self,
+        deployments: DeploymentSource,
+        *,
+        concurrency: int | None = None,
+        order: Order = "arrival",
+        on_error: ErrorPolicy = "skip",
+        status: RunStatus | str | None = None,
+        triggered_after: datetime | None = None,
+        triggered_before: datetime | None = None,
+        limit: int | None = None,
+        prefetch: int = 1,
+    ) -> FanOut:
+        """List the runs of many deployments at once, as one async iterator of runs.
+
+        `deployments` holds ids or Deployment objects: a list, any iterable, or an async
+        iterable such as `client.deployments.list(status="active")`, consumed lazily so
+        that listing deployments and listing their runs overlap.
+
+        `concurrency` (default min(16, the client's max_connections)) bounds how many
+        requests run at once; it may not exceed `QoderClient(max_connections=...)`, so the
+        pool cannot time out. `order="arrival"` yields runs as pages arrive;
+        `"newest_first"` merges every deployment's runs by `triggered_at`, newest first
+        (it holds one page per deployment and must open them all before the first run).
+
+        A deployment that is not found (archived or deleted meanwhile) is skipped and
+        recorded in `.skipped` with `on_error="skip"`, passed to `on_error(id, error)` if
+        it is a callable, or raised with `"raise"`. Any other error stops the whole
+        fan-out, cancels the rest and is raised as itself. A 429 or 503 pauses every
+        request of the client, not just the one that saw it. Needs a task group: use it
+        inside `async with QoderClient()` or as `async with ...list_runs_across(...)`.
+        """
+        max_connections = self._transport.max_connections
+        if concurrency is None:
+            concurrency = min(16, max_connections)
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+            msg = f"concurrency must be an int, got {type(concurrency).__name__}"
+            raise TypeError(msg)
+        if concurrency < 1:
+            msg = f"concurrency must be >= 1, got {concurrency}"
+            raise ValueError(msg)
+        if concurrency > max_connections:
+            msg = (
+                f"concurrency={concurrency} exceeds the connection pool "
+                f"(QoderClient(max_connections={max_connections})); raise max_connections "
+                "or lower concurrency"
+            )
+            raise ValueError(msg)
+        if order not in ("arrival", "newest_first"):
+            msg = f"order must be 'arrival' or 'newest_first', got {order!r}"
+            raise ValueError(msg)
+        if not (callable(on_error) or on_error in ("skip", "raise")):
+            msg = f"on_error must be 'skip', 'raise' or a callable, got {on_error!r}"
+            raise ValueError(msg)
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int):
+            msg = f"prefetch must be an int, got {type(prefetch).__name__}"
+            raise TypeError(msg)
+        if prefetch < 1:
+            msg = f"prefetch must be >= 1 for a fan-out, got {prefetch}"
+            raise ValueError(msg)
+        if isinstance(deployments, (str, bytes)) or not isinstance(
+            deployments, (Iterable, AsyncIterable)
+        ):
+            msg = "deployments must be an iterable or async iterable of ids or Deployments"
+            raise TypeError(msg)
+        if isinstance(deployments, (list, tuple)):
+            for item in deployments:
+                check_id(
+                    item.id if isinstance(item, Deployment) else item, "dep_", "deployments item"
+                )
+        return FanOut(
+            self._transport,
+            deployments,
+            run_filters(
+                status=status,
+                triggered_after=triggered_after,
+                triggered_before=triggered_before,
+                after_id=None,
+                before_id=None,
+                page=None,
+            ),
+            limit=check_limit(limit),
+            concurrency=concurrency,
+            order=order,
+            on_error=on_error,
+            prefetch=prefetch,
+            task_group=self._task_group,
         )
 
     async def get_run(self, deployment_id: str, run_id: str) -> DeploymentRun:

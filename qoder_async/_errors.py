@@ -173,9 +173,10 @@ class PaginationError(QoderError):
 class RunTimeoutError(QoderError, TimeoutError):
     """A run did not reach a terminal status before the wait's deadline.
 
-    `run` is the last state seen, so the caller can decide whether to keep waiting.
+    `run` is the last state seen (None if not even one poll completed), so the caller can
+    decide whether to keep waiting.
     """
 
-    def __init__(self, message: str, *, run: DeploymentRun) -> None:
+    def __init__(self, message: str, *, run: DeploymentRun | None) -> None:
         super().__init__(message)
         self.run = run

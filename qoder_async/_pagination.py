@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
     from typing_extensions import Self
 
-__all__ = ["CURSOR_PARAMS", "DEFAULT_PAGE_SIZE", "Pager"]
+__all__ = ["CURSOR_PARAMS", "DEFAULT_PAGE_SIZE", "Chain", "Pager", "Prefetcher"]
 
 
 class _HasId(Protocol):
@@ -51,7 +51,7 @@ class _Failure:
     error: Exception
 
 
-class _Chain(Generic[T]):
+class Chain(Generic[T]):
     """The cursor chain: which request comes next, and whether the listing has ended."""
 
     def __init__(self, params: Mapping[str, str], *, limit: int | None, max_items: int | None):
@@ -109,17 +109,19 @@ class _Chain(Generic[T]):
         self.cursor_key, self.cursor = key, cursor
 
 
-class _Prefetcher(Generic[T]):
+class Prefetcher(Generic[T]):
     """Buffers up to `depth` pages fetched ahead of the consumer by short-lived tasks."""
 
     def __init__(
         self,
-        chain: _Chain[T],
+        chain: Chain[T],
         fetch: Callable[[dict[str, str]], Awaitable[Page[T]]],
         depth: int,
         task_group: Callable[[], TaskGroup | None],
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self._chain = chain
+        self._on_change = on_change
         self._fetch = fetch
         self._depth = depth
         self._task_group = task_group
@@ -150,6 +152,20 @@ class _Prefetcher(Generic[T]):
         if not self._running:
             self._start()
         return item
+
+    @property
+    def has_page(self) -> bool:
+        """Whether `next_page` would return (or raise) without waiting."""
+        return bool(self._buffer)
+
+    @property
+    def finished(self) -> bool:
+        """Whether no page will ever come again (exhausted, failed and consumed, or closed)."""
+        return not self._buffer and (self._closed or (self._chain.done and not self._running))
+
+    def start(self) -> bool:
+        """Start fetching ahead now, if possible; False when there is nothing to start."""
+        return not self._running and self._start()
 
     def close(self) -> None:
         """Cancel the in-flight request, if any, and drop the buffer; idempotent."""
@@ -192,6 +208,8 @@ class _Prefetcher(Generic[T]):
                         page = await self._fetch(self._chain.next_request())
                         self._chain.advance(page)
                     except Exception as exc:
+                        # Not raised here: the consumer re-raises it as itself when it asks
+                        # for this page, so it never surfaces wrapped in an ExceptionGroup.
                         self._failed = True
                         self._buffer.append(_Failure(exc))
                         return
@@ -210,6 +228,8 @@ class _Prefetcher(Generic[T]):
         if self._waiter is not None:
             self._waiter.set()
             self._waiter = None
+        if self._on_change is not None:
+            self._on_change()
 
 
 class Pager(Generic[T]):
@@ -254,13 +274,13 @@ class Pager(Generic[T]):
             if max_items < 0:
                 msg = f"max_items must be >= 0, got {max_items}"
                 raise ValueError(msg)
-        self._chain: _Chain[T] = _Chain(params, limit=limit, max_items=max_items)
+        self._chain: Chain[T] = Chain(params, limit=limit, max_items=max_items)
         self._max_items = max_items
         self._delivered = 0
         self._resume_cursor = self._chain.cursor if self._chain.cursor_key != "page" else None
         self._client_task_group = task_group
         self._own_task_group: TaskGroup | None = None
-        self._prefetcher = _Prefetcher(self._chain, fetch, prefetch, self._pick_task_group)
+        self._prefetcher = Prefetcher(self._chain, fetch, prefetch, self._pick_task_group)
         self._first: Page[T] | None = None
         self._first_pending = False
         self._started = False

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import anyio
+
+from qoder_async._converter import structure
+from qoder_async._errors import RunTimeoutError
 from qoder_async._models import DeploymentRun, RunStatus, TriggerType
 from qoder_async._params import (
     check_bool,
@@ -20,8 +24,15 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from qoder_async._pagination import Pager
+    from qoder_async._transport import Transport
 
-__all__ = ["DeploymentRuns"]
+__all__ = ["DEFAULT_WAIT_TIMEOUT", "DeploymentRuns", "wait_for_run"]
+
+DEFAULT_WAIT_TIMEOUT = 600.0
+DEFAULT_POLL_INTERVAL = 1.0
+# Polling slows down geometrically to this cap: long runs cost few requests.
+MAX_POLL_INTERVAL = 15.0
+POLL_BACKOFF = 1.5
 
 
 class DeploymentRuns(Resource):
@@ -102,3 +113,61 @@ class DeploymentRuns(Resource):
         """Fetch one run by id alone; NotFoundError if it does not exist."""
         run_id = check_id(run_id, "drun_", "run_id")
         return await self._call("GET", f"/deployment_runs/{run_id}", DeploymentRun)
+
+    async def wait(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> DeploymentRun:
+        """Poll a run until it is terminal (completed, failed or skipped) and return it.
+
+        Polls after `poll_interval` seconds, then 1.5 times longer each time, up to 15 s.
+        Raises RunTimeoutError, carrying the last state seen, if the run is still going
+        after `timeout` seconds (None waits forever). A failed run is returned, not raised:
+        check `run.status` and `run.error`.
+        """
+        run_id = check_id(run_id, "drun_", "run_id")
+        check_wait_args(timeout, poll_interval)
+        return await wait_for_run(
+            self._transport, run_id, None, timeout=timeout, poll_interval=poll_interval
+        )
+
+
+def check_wait_args(timeout: float | None, poll_interval: float) -> None:
+    """Refuse a non-positive timeout or poll interval before any request."""
+    for name, value in (("timeout", timeout), ("poll_interval", poll_interval)):
+        if value is None and name == "timeout":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            msg = f"{name} must be a number of seconds, got {type(value).__name__}"
+            raise TypeError(msg)
+        if value <= 0:
+            msg = f"{name} must be positive, got {value}"
+            raise ValueError(msg)
+
+
+async def wait_for_run(
+    transport: Transport,
+    run_id: str,
+    run: DeploymentRun | None,
+    *,
+    timeout: float | None,
+    poll_interval: float,
+) -> DeploymentRun:
+    """Poll `GET /deployment_runs/{run_id}` until terminal; `run` is the state known so far."""
+    last = run
+    interval = poll_interval
+    with anyio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
+        while last is None or not last.is_terminal:
+            if last is not None:
+                await anyio.sleep(interval)
+                interval = min(interval * POLL_BACKOFF, max(MAX_POLL_INTERVAL, poll_interval))
+            data = await transport.request("GET", f"/deployment_runs/{run_id}")
+            last = structure(data, DeploymentRun)
+        return last
+    assert scope.cancelled_caught  # noqa: S101 - the only way out of the block above
+    state = "no state yet" if last is None else f"last status {last.status!r}"
+    msg = f"run {run_id} did not finish within {timeout} s ({state})"
+    raise RunTimeoutError(msg, run=last)
