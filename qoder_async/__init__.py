@@ -43,9 +43,9 @@ from qoder_async._models import (
     TriggerType,
 )
 from qoder_async._pagination import Pager
-from qoder_async._transport import VERSION
+from qoder_async._transport import VERSION as _VERSION
 
-__version__ = VERSION
+__version__ = _VERSION
 
 __all__ = [
     "DEFAULT_BASE_URL",

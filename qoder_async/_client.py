@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-import anyio
 import httpx
 
 from qoder_async._deployments import Deployments
 from qoder_async._runs import DeploymentRuns
+from qoder_async._taskgroup import HelperTaskGroup
 from qoder_async._transport import Transport
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class QoderClient:
         max_connections: int | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        pat = pat if pat is not None else os.environ.get("QODER_PAT")
+        pat = pat if pat is not None else os.environ.get("QODER_PAT") or None
         if pat is None:
             msg = "no PAT: pass pat= or set the QODER_PAT environment variable"
             raise ValueError(msg)
@@ -68,14 +68,7 @@ class QoderClient:
         if not isinstance(base_url, str) or not base_url.startswith(("https://", "http://")):
             msg = f"base_url must be an http(s) URL, got {base_url!r}"
             raise ValueError(msg)
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
-        ):
-            msg = f"timeout must be a positive number of seconds or None, got {timeout!r}"
-            raise ValueError(msg)
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            msg = f"max_retries must be an int >= 0, got {max_retries!r}"
-            raise ValueError(msg)
+        _check_policy(timeout, max_retries)
         if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
             msg = f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}"
             raise TypeError(msg)
@@ -95,7 +88,7 @@ class QoderClient:
             max_connections=max_connections,
             http_client=http_client,
         )
-        self._task_group: TaskGroup | None = None
+        self._helpers = HelperTaskGroup()
         # Set on with_options() copies: they prefetch in, and live as long as, this client.
         self._parent: QoderClient | None = None
         self._closed = False
@@ -126,17 +119,10 @@ class QoderClient:
         clone.__dict__.update(self.__dict__)
         new_timeout = self._transport.timeout if timeout is _KEEP else timeout
         new_retries = self._transport.max_retries if max_retries is _KEEP else max_retries
-        if new_timeout is not None and (
-            isinstance(new_timeout, bool)
-            or not isinstance(new_timeout, (int, float))
-            or new_timeout <= 0
-        ):
-            msg = f"timeout must be a positive number of seconds or None, got {new_timeout!r}"
-            raise ValueError(msg)
-        if isinstance(new_retries, bool) or not isinstance(new_retries, int) or new_retries < 0:
-            msg = f"max_retries must be an int >= 0, got {new_retries!r}"
-            raise ValueError(msg)
-        clone._transport = self._transport.copy(timeout=new_timeout, max_retries=new_retries)
+        checked_timeout, checked_retries = _check_policy(new_timeout, new_retries)
+        clone._transport = self._transport.copy(
+            timeout=checked_timeout, max_retries=checked_retries
+        )
         clone._parent = self
         clone._bind()
         return clone
@@ -144,18 +130,16 @@ class QoderClient:
     def _prefetch_group(self) -> TaskGroup | None:
         if self._parent is not None:
             return self._parent._prefetch_group()
-        return self._task_group
+        return self._helpers.group
 
     async def __aenter__(self) -> Self:
         if self._closed:
             msg = "this QoderClient is closed; create a new one"
             raise RuntimeError(msg)
-        if self._task_group is not None:
+        if self._helpers.group is not None:
             msg = "a QoderClient can be entered only once"
             raise RuntimeError(msg)
-        task_group = anyio.create_task_group()
-        await task_group.__aenter__()
-        self._task_group = task_group
+        await self._helpers.__aenter__()
         return self
 
     async def __aexit__(
@@ -164,12 +148,9 @@ class QoderClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        task_group, self._task_group = self._task_group, None
         try:
-            if task_group is not None:
-                # Prefetch tasks are bounded, but nobody waits for them any more.
-                task_group.cancel_scope.cancel()
-                await task_group.__aexit__(exc_type, exc, tb)
+            # Prefetch tasks are bounded, but nobody will wait for their pages any more.
+            await self._helpers.__aexit__(exc_type, exc, tb)
         finally:
             await self.aclose()
 
@@ -186,6 +167,24 @@ class QoderClient:
             f"max_retries={self._transport.max_retries!r}, "
             f"max_connections={self.max_connections!r})"
         )
+
+
+def _check_policy(timeout: object, max_retries: object) -> tuple[float | None, int]:
+    """Refuse a timeout or retry count of the wrong kind (TypeError) or range (ValueError)."""
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            msg = f"timeout must be a number of seconds or None, got {type(timeout).__name__}"
+            raise TypeError(msg)
+        if timeout <= 0:
+            msg = f"timeout must be positive, got {timeout!r}"
+            raise ValueError(msg)
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int):
+        msg = f"max_retries must be an int, got {type(max_retries).__name__}"
+        raise TypeError(msg)
+    if max_retries < 0:
+        msg = f"max_retries must be >= 0, got {max_retries!r}"
+        raise ValueError(msg)
+    return (None if timeout is None else float(timeout)), max_retries
 
 
 def _pool_size(http_client: httpx.AsyncClient | None) -> int | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from qoder_async._fanout import FanOut
@@ -42,7 +42,6 @@ from qoder_async._runs import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
     from datetime import datetime
 
     from qoder_async._fanout import DeploymentSource, ErrorPolicy, Order
@@ -488,11 +487,13 @@ def _optional_fields(
     if resources is not None:
         # Resource shapes (github_repository, file, memory_store) are not documented
         # beyond their type names (spec 4.1), so they pass through as given.
-        if not isinstance(resources, (list, tuple)) or not all(
-            isinstance(item, dict) and isinstance(item.get("type"), str) for item in resources
-        ):
-            msg = "resources must be a list of dicts, each with a str 'type'"
+        if isinstance(resources, (str, bytes)) or not isinstance(resources, Sequence):
+            msg = f"resources must be a list of mappings, got {type(resources).__name__}"
             raise TypeError(msg)
+        for i, item in enumerate(resources):
+            if not isinstance(item, Mapping) or not isinstance(item.get("type"), str):
+                msg = f"resources[{i}] must be a mapping with a str 'type'"
+                raise TypeError(msg)
         body["resources"] = [dict(item) for item in resources]
     if vault_ids is not None:
         body["vault_ids"] = vault_ids_json(vault_ids)
@@ -506,8 +507,8 @@ def _optional_fields(
     if environment_variables is not None:
         body["environment_variables"] = check_str(environment_variables, "environment_variables")
     if budget is not None:
-        if not isinstance(budget, dict):
-            msg = f"budget must be a dict, got {type(budget).__name__}"
+        if not isinstance(budget, Mapping):
+            msg = f"budget must be a mapping, got {type(budget).__name__}"
             raise TypeError(msg)
         body["budget"] = dict(budget)
     return body

@@ -30,6 +30,7 @@ from qoder_async._errors import NotFoundError
 from qoder_async._models import Deployment, DeploymentRun, Page
 from qoder_async._pagination import Chain, Prefetcher
 from qoder_async._params import check_id
+from qoder_async._taskgroup import HelperTaskGroup
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -106,7 +107,7 @@ class FanOut:
         self._on_error = on_error
         self._prefetch = max(prefetch, 1)
         self._client_task_group = task_group
-        self._own_task_group: TaskGroup | None = None
+        self._helpers = HelperTaskGroup()
         self._limiter = anyio.CapacityLimiter(concurrency)
         self._concurrency = concurrency
         self._sync_source: Iterator[str | Deployment] | None = None
@@ -146,11 +147,7 @@ class FanOut:
             raise
 
     async def __aenter__(self) -> Self:
-        if self._own_task_group is not None:
-            msg = "a FanOut can be entered only once"
-            raise RuntimeError(msg)
-        self._own_task_group = anyio.create_task_group()
-        await self._own_task_group.__aenter__()
+        await self._helpers.__aenter__()
         return self
 
     async def __aexit__(
@@ -158,10 +155,9 @@ class FanOut:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool | None:
+    ) -> None:
         self._close_streams()
-        assert self._own_task_group is not None  # noqa: S101 - set by __aenter__
-        return await self._own_task_group.__aexit__(exc_type, exc, tb)
+        await self._helpers.__aexit__(exc_type, exc, tb)
 
     async def aclose(self) -> None:
         """Stop: cancel every outstanding request and drop buffered pages; idempotent."""
@@ -299,7 +295,7 @@ class FanOut:
             self._streams.remove(stream)
 
     def _task_group(self) -> TaskGroup | None:
-        return self._own_task_group or self._client_task_group()
+        return self._helpers.group or self._client_task_group()
 
     def _close_streams(self) -> None:
         self._closed = True

@@ -20,6 +20,7 @@ import attrs
 
 from qoder_async._errors import PaginationError
 from qoder_async._models import Page
+from qoder_async._taskgroup import HelperTaskGroup
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Generator, Mapping
@@ -279,7 +280,7 @@ class Pager(Generic[T]):
         self._delivered = 0
         self._resume_cursor = self._chain.cursor if self._chain.cursor_key != "page" else None
         self._client_task_group = task_group
-        self._own_task_group: TaskGroup | None = None
+        self._helpers = HelperTaskGroup()
         self._prefetcher = Prefetcher(self._chain, fetch, prefetch, self._pick_task_group)
         self._first: Page[T] | None = None
         self._first_pending = False
@@ -308,11 +309,7 @@ class Pager(Generic[T]):
         return self._first_page().__await__()
 
     async def __aenter__(self) -> Self:
-        if self._own_task_group is not None:
-            msg = "a Pager can be entered only once"
-            raise RuntimeError(msg)
-        self._own_task_group = anyio.create_task_group()
-        await self._own_task_group.__aenter__()
+        await self._helpers.__aenter__()
         return self
 
     async def __aexit__(
@@ -320,10 +317,9 @@ class Pager(Generic[T]):
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool | None:
+    ) -> None:
         self._prefetcher.close()
-        assert self._own_task_group is not None  # noqa: S101 - set by __aenter__
-        return await self._own_task_group.__aexit__(exc_type, exc, tb)
+        await self._helpers.__aexit__(exc_type, exc, tb)
 
     async def aclose(self) -> None:
         """Stop the listing: cancel the in-flight request and drop buffered pages; idempotent."""
@@ -331,7 +327,7 @@ class Pager(Generic[T]):
         await anyio.lowlevel.checkpoint()
 
     def _pick_task_group(self) -> TaskGroup | None:
-        return self._own_task_group or self._client_task_group()
+        return self._helpers.group or self._client_task_group()
 
     def _claim(self) -> None:
         if self._started:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, TypeVar
 
 from qoder_async._models import AgentRef, CasConfig, EventType, InitialEvent, Schedule
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable
 
 __all__ = [
     "MAX_LIMIT",
@@ -161,7 +162,7 @@ def schedule_json(value: object) -> dict[str, str]:
 
 def events_json(value: object) -> list[dict[str, object]]:
     """The `initial_events` field: 1 to 50 InitialEvent objects (spec 3.2)."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise _type_error("initial_events", "a list of InitialEvent", value)
     if not 1 <= len(value) <= MAX_EVENTS:
         msg = f"initial_events must hold 1 to {MAX_EVENTS} events, got {len(value)}"
@@ -186,7 +187,7 @@ def _event_json(event: object, name: str) -> dict[str, object]:
 
 def vault_ids_json(value: object) -> list[str]:
     """The `vault_ids` field: at most 50 vault ids."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise _type_error("vault_ids", "a list of str", value)
     if len(value) > MAX_VAULT_IDS:
         msg = f"vault_ids may hold at most {MAX_VAULT_IDS} ids, got {len(value)}"
@@ -200,8 +201,8 @@ def metadata_json(value: object, *, allow_delete: bool) -> dict[str, str | None]
     With `allow_delete` (update), a None value deletes the key (merge-patch, spec 3.4).
     `cas_config` is reserved: pass it through the `cas_config` argument instead.
     """
-    if not isinstance(value, dict):
-        raise _type_error("metadata", "a dict of str to str", value)
+    if not isinstance(value, Mapping):
+        raise _type_error("metadata", "a mapping of str to str", value)
     if len(value) > MAX_METADATA_KEYS:
         msg = f"metadata may hold at most {MAX_METADATA_KEYS} keys, got {len(value)}"
         raise ValueError(msg)

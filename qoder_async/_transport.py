@@ -181,15 +181,26 @@ class Transport:
                 error = _errors.APIConnectionError(f"{method} {path} failed: {exc!r}")
                 error.__cause__ = exc
                 retryable = True
+            except httpx.DecodingError as exc:
+                msg = f"{method} {path}: the response body could not be decoded ({exc})"
+                raise _errors.ResponseValidationError(msg) from exc
+            except httpx.RequestError as exc:
+                # Anything else httpx raises for a request (e.g. too many redirects).
+                msg = f"{method} {path} failed: {exc!r}"
+                raise _errors.APIConnectionError(msg) from exc
             else:
                 if response.is_success:
                     return _decode(response, method, path)
                 error = _api_error(response, request_id)
                 retryable = _should_retry(response)
 
+            overloaded = response is not None and response.status_code in _OVERLOAD_STATUSES
+            delay = _retry_delay(response, attempt)
+            if overloaded:
+                # Every request of this client waits it out, whether or not this one retries.
+                self.gate.hold(delay)
             if not retryable or attempt >= self.max_retries:
                 raise error
-            delay = _retry_delay(response, attempt)
             log.info(
                 "retrying %s %s in %.2fs after %s (attempt %d of %d)",
                 method,
@@ -199,9 +210,7 @@ class Transport:
                 attempt + 1,
                 self.max_retries,
             )
-            if response is not None and response.status_code in _OVERLOAD_STATUSES:
-                self.gate.hold(delay)
-            else:
+            if not overloaded:
                 await anyio.sleep(delay)
             attempt += 1
 

@@ -29,10 +29,13 @@ EXAMPLES: dict[str, dict[str, object]] = json.loads(
 
 
 def _example(name: str) -> dict[str, object]:
-    return json.loads(json.dumps(EXAMPLES[name]))
+    copy: dict[str, object] = json.loads(json.dumps(EXAMPLES[name]))
+    return copy
 
 
-@pytest.mark.parametrize("name", [n for n in EXAMPLES if n.startswith("deployment_") and "run" not in n])
+@pytest.mark.parametrize(
+    "name", [n for n in EXAMPLES if n.startswith("deployment_") and "run" not in n]
+)
 def test_spec_deployment_examples_structure(name: str) -> None:
     """Every Deployment example in the spec structures, with cas_config lifted out of metadata."""
     raw = _example(name)
@@ -209,7 +212,9 @@ def test_parse_datetime_accepts_0_to_9_fraction_digits(
     assert parsed.utcoffset() == tz.utcoffset(None)
 
 
-@pytest.mark.parametrize("text", ["2026-06-14", "2026-06-14T08:58:01", "2026-06-14T08:58:01.1234567890Z", "x"])
+@pytest.mark.parametrize(
+    "text", ["2026-06-14", "2026-06-14T08:58:01", "2026-06-14T08:58:01.1234567890Z", "x"]
+)
 def test_parse_datetime_rejects_non_rfc3339(text: str) -> None:
     """Dates without time or offset, and malformed fractions, are refused."""
     with pytest.raises(ValueError, match="RFC 3339"):

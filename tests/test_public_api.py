@@ -41,14 +41,13 @@ def test_every_public_name_has_a_docstring() -> None:
             if not inspect.getdoc(value):
                 missing.append(name)
             if inspect.isclass(value):
-                for attr, member in vars(value).items():
-                    if attr.startswith("_") and attr not in {"__init__"}:
-                        continue
-                    if attr == "__init__":
-                        continue
-                    if isinstance(member, property) or inspect.isfunction(member):
-                        if not inspect.getdoc(member):
-                            missing.append(f"{name}.{attr}")
+                missing.extend(
+                    f"{name}.{attr}"
+                    for attr, member in vars(value).items()
+                    if not attr.startswith("_")
+                    and (isinstance(member, property) or inspect.isfunction(member))
+                    and not inspect.getdoc(member)
+                )
     assert not missing, missing
 
 

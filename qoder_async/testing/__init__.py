@@ -1,0 +1,26 @@
+"""An in-memory fake of the Qoder Deployments API, for tests, demos and benchmarks.
+
+It speaks the API's JSON with the spec's semantics (cursor pagination both ways,
+filters, the pause/unpause/archive/run state machine, error envelopes, idempotency)
+and can inject gateway faults. It imports nothing from the rest of `qoder_async`::
+
+    api = FakeQoderAPI(pat="pt-test")
+    api.seed(deployments=10, runs_per_deployment=5)
+    async with httpx.AsyncClient(
+        transport=api.transport(),
+        base_url="https://api.qoder.com/api/v1/cloud",
+        headers={"Authorization": "Bearer pt-test"},
+    ) as http:
+        page = (await http.get("/deployments", params={"limit": 5})).json()
+
+Use `api.serve()` instead of `api.transport()` for a real loopback HTTP server, or run
+`python -m qoder_async.testing --help` for one in its own process.
+"""
+
+from __future__ import annotations
+
+from ._api import FakeQoderAPI
+from ._faults import Fault
+from ._records import RecordedRequest
+
+__all__ = ["FakeQoderAPI", "Fault", "RecordedRequest"]
