@@ -40,14 +40,21 @@ __all__ = [
 T = TypeVar("T")
 
 
-class DeploymentStatus(str, enum.Enum):
+class _StrEnum(str, enum.Enum):
+    """A str enum whose str() is its wire value, as in f-strings and logs."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class DeploymentStatus(_StrEnum):
     """A deployment's `status`. Archiving does not change it: see `Deployment.archived_at`."""
 
     ACTIVE = "active"
     PAUSED = "paused"
 
 
-class RunStatus(str, enum.Enum):
+class RunStatus(_StrEnum):
     """A deployment run's `status`; `COMPLETED`, `FAILED` and `SKIPPED` are terminal."""
 
     PENDING = "pending"
@@ -57,7 +64,7 @@ class RunStatus(str, enum.Enum):
     SKIPPED = "skipped"
 
 
-class TriggerType(str, enum.Enum):
+class TriggerType(_StrEnum):
     """What started a run: `trigger_context.type` and the `trigger_type` list filter."""
 
     MANUAL = "manual"
@@ -66,7 +73,7 @@ class TriggerType(str, enum.Enum):
     RETRY = "retry"
 
 
-class EventType(str, enum.Enum):
+class EventType(_StrEnum):
     """The `type` of an initial event sent to the agent on every run."""
 
     USER_MESSAGE = "user.message"

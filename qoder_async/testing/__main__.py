@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import anyio
@@ -37,15 +38,31 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     parser.add_argument("--pat", default="pt-fake-token", help="the accepted bearer token")
     parser.add_argument(
+        "--now",
+        type=_instant,
+        default=None,
+        help="start of the fake clock: an RFC 3339 time or 'now' (default: the spec's date)",
+    )
+    parser.add_argument(
         "--backend", choices=("asyncio", "trio"), default="asyncio", help="event loop to run on"
     )
     return parser
 
 
+def _instant(text: str) -> datetime:
+    if text == "now":
+        return datetime.now(timezone.utc)
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        msg = f"--now needs a time zone, e.g. {text}Z"
+        raise argparse.ArgumentTypeError(msg)
+    return moment
+
+
 async def _serve(args: argparse.Namespace) -> None:
     # Listen for signals first, so that one arriving while seeding still ends us cleanly.
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        api = FakeQoderAPI(pat=args.pat, seed=args.seed)
+        api = FakeQoderAPI(pat=args.pat, seed=args.seed, now=args.now)
         api.latency = args.latency
         api.record_requests = False  # nobody can read them, and they would pile up
         api.seed(deployments=args.deployments, runs_per_deployment=args.runs_per_deployment)
