@@ -734,7 +734,7 @@ async def read_to_end(stream: anyio.abc.ByteStream) -> bytes:
 def test_server_runs_as_a_process() -> None:
     """`python -m qoder_async.testing` prints its base URL, serves, and exits on SIGTERM."""
     command = [sys.executable, "-m", "qoder_async.testing", "--deployments", "3", "--pat", PAT]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as server:  # noqa: S603
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as server:
         assert server.stdout is not None
         base_url = server.stdout.readline().strip()
         try:
