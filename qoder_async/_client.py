@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from qoder_async._deployments import Deployments
+from qoder_async._params import check_seconds
 from qoder_async._runs import DeploymentRuns
 from qoder_async._taskgroup import HelperTaskGroup
 from qoder_async._transport import Transport
@@ -171,20 +172,14 @@ class QoderClient:
 
 def _check_policy(timeout: object, max_retries: object) -> tuple[float | None, int]:
     """Refuse a timeout or retry count of the wrong kind (TypeError) or range (ValueError)."""
-    if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-            msg = f"timeout must be a number of seconds or None, got {type(timeout).__name__}"
-            raise TypeError(msg)
-        if timeout <= 0:
-            msg = f"timeout must be positive, got {timeout!r}"
-            raise ValueError(msg)
+    checked_timeout = None if timeout is None else check_seconds(timeout, "timeout")
     if isinstance(max_retries, bool) or not isinstance(max_retries, int):
         msg = f"max_retries must be an int, got {type(max_retries).__name__}"
         raise TypeError(msg)
     if max_retries < 0:
         msg = f"max_retries must be >= 0, got {max_retries!r}"
         raise ValueError(msg)
-    return (None if timeout is None else float(timeout)), max_retries
+    return checked_timeout, max_retries
 
 
 def _pool_size(http_client: httpx.AsyncClient | None) -> int | None:

@@ -245,7 +245,13 @@ class DeploymentRun:
 
     @property
     def is_terminal(self) -> bool:
-        """Whether the run has finished: completed, failed or skipped."""
+        """Whether the run has finished: completed, failed or skipped.
+
+        Runs in the older shape carry no `status` (spec 3.10); they count as finished once
+        they have a `completed_at` or an `error`.
+        """
+        if self.status is None:
+            return self.completed_at is not None or self.error is not None
         return self.status in TERMINAL_RUN_STATUSES
 
 

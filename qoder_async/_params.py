@@ -12,7 +12,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, TypeVar
 
-from qoder_async._models import AgentRef, CasConfig, EventType, InitialEvent, Schedule
+from qoder_async._models import (
+    AgentRef,
+    CasConfig,
+    ContentBlock,
+    EventType,
+    InitialEvent,
+    Schedule,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -25,8 +32,10 @@ __all__ = [
     "check_datetime",
     "check_enum",
     "check_id",
+    "check_idempotency_key",
     "check_limit",
     "check_name",
+    "check_seconds",
     "check_str",
     "events_json",
     "metadata_json",
@@ -46,6 +55,9 @@ MAX_VAULT_IDS = 50
 MAX_METADATA_KEYS = 16
 MAX_METADATA_KEY = 64
 MAX_METADATA_VALUE = 512
+MAX_IDEMPOTENCY_KEY = 255
+# Visible ASCII, inner spaces allowed: what an HTTP header value can carry unchanged.
+_HEADER_TOKEN = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?\Z")
 # Ids go into URL paths: restricting them to the id alphabet rules out path injection.
 _ID_BODY = re.compile(r"[A-Za-z0-9_-]+\Z")
 
@@ -114,7 +126,31 @@ def check_datetime(value: object, name: str) -> str:
         msg = f"{name} must be timezone-aware (e.g. datetime.now(timezone.utc)), got {value!r}"
         raise ValueError(msg)
     utc = value.astimezone(timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat pads the year to four digits, which strftime("%Y") does not do everywhere.
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def check_seconds(value: object, name: str) -> float:
+    """Return a positive, finite-or-infinite number of seconds; NaN is refused too."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _type_error(name, "a number of seconds", value)
+    if not value > 0:  # written so that NaN fails as well
+        msg = f"{name} must be positive, got {value!r}"
+        raise ValueError(msg)
+    return float(value)
+
+
+def check_idempotency_key(value: object) -> str:
+    """Return an Idempotency-Key that can travel as an HTTP header value (spec 1)."""
+    check_str(value, "idempotency_key")
+    assert isinstance(value, str)  # noqa: S101 - narrowed by check_str
+    if len(value) > MAX_IDEMPOTENCY_KEY or not _HEADER_TOKEN.match(value):
+        msg = (
+            "idempotency_key must be 1 to 255 printable ASCII characters without "
+            f"surrounding spaces, got {value!r}"
+        )
+        raise ValueError(msg)
+    return value
 
 
 def check_name(value: object) -> str:
@@ -133,10 +169,16 @@ def agent_json(value: object) -> object:
         return check_id(value, "agent_", "agent")
     if isinstance(value, AgentRef):
         check_id(value.id, "agent_", "agent.id")
+        if value.type != "agent":
+            msg = f"agent.type must be 'agent', got {value.type!r}"
+            raise ValueError(msg)
         ref: dict[str, object] = {"id": value.id, "type": "agent"}
         if value.version is not None:
             if isinstance(value.version, bool) or not isinstance(value.version, int):
                 raise _type_error("agent.version", "an int", value.version)
+            if value.version < 1:
+                msg = f"agent.version must be >= 1, got {value.version}"
+                raise ValueError(msg)
             ref["version"] = value.version
         return ref
     raise _type_error("agent", "an agent id str or an AgentRef", value)
@@ -175,13 +217,24 @@ def _event_json(event: object, name: str) -> dict[str, object]:
         raise _type_error(name, "an InitialEvent", event)
     body: dict[str, object] = {"type": check_enum(event.type, EventType, f"{name}.type")}
     content = event.content
-    if isinstance(content, str):
-        body["content"] = content
-    elif content is not None:
-        body["content"] = [
-            {"type": block.type, **({"text": block.text} if block.text is not None else {})}
-            for block in content
-        ]
+    if content is None or isinstance(content, str):
+        if content is not None:
+            body["content"] = content
+        return body
+    if not isinstance(content, Sequence):
+        raise _type_error(f"{name}.content", "a str or a list of ContentBlock", content)
+    blocks: list[dict[str, object]] = []
+    for i, block in enumerate(content):
+        where = f"{name}.content[{i}]"
+        if not isinstance(block, ContentBlock):
+            raise _type_error(where, "a ContentBlock", block)
+        item: dict[str, object] = {"type": check_str(block.type, f"{where}.type")}
+        if block.text is not None:
+            if not isinstance(block.text, str):
+                raise _type_error(f"{where}.text", "a str", block.text)
+            item["text"] = block.text
+        blocks.append(item)
+    body["content"] = blocks
     return body
 
 

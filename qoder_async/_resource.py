@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, TypeVar
 from qoder_async._converter import structure
 from qoder_async._models import Deployment, DeploymentRun, Page
 from qoder_async._pagination import Pager
-from qoder_async._params import check_str
+from qoder_async._params import check_idempotency_key
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -40,7 +40,7 @@ class Resource:
         idempotency_key: str | None = None,
     ) -> M:
         if idempotency_key is not None:
-            check_str(idempotency_key, "idempotency_key")
+            check_idempotency_key(idempotency_key)
         data = await self._transport.request(
             method, path, json_body=json_body, idempotency_key=idempotency_key
         )

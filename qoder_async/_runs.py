@@ -15,6 +15,7 @@ from qoder_async._params import (
     check_enum,
     check_id,
     check_limit,
+    check_seconds,
     one_cursor,
     query,
 )
@@ -137,15 +138,9 @@ class DeploymentRuns(Resource):
 
 def check_wait_args(timeout: float | None, poll_interval: float) -> None:
     """Refuse a non-positive timeout or poll interval before any request."""
-    for name, value in (("timeout", timeout), ("poll_interval", poll_interval)):
-        if value is None and name == "timeout":
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            msg = f"{name} must be a number of seconds, got {type(value).__name__}"
-            raise TypeError(msg)
-        if value <= 0:
-            msg = f"{name} must be positive, got {value}"
-            raise ValueError(msg)
+    if timeout is not None:
+        check_seconds(timeout, "timeout")
+    check_seconds(poll_interval, "poll_interval")
 
 
 async def wait_for_run(

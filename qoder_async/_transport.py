@@ -177,6 +177,10 @@ class Transport:
                 error = _errors.APITimeoutError(f"{method} {path} timed out")
                 error.__cause__ = exc
                 retryable = True
+            except httpx.LocalProtocolError as exc:
+                # We could not even form the request: retrying the same bytes cannot help.
+                msg = f"{method} {path} could not be sent: {exc}"
+                raise _errors.APIConnectionError(msg) from exc
             except httpx.TransportError as exc:
                 error = _errors.APIConnectionError(f"{method} {path} failed: {exc!r}")
                 error.__cause__ = exc
