@@ -3,8 +3,9 @@
 Each deployment's runs are a cursor chain of its own (a `Prefetcher`, as in a Pager); a
 `CapacityLimiter` of `concurrency` slots bounds how many of their requests are in flight.
 Fetching is driven by the consumer exactly as in `Pager`: short-lived tasks fetch ahead and
-end, so a caller who stops early leaves at most `concurrency` requests to finish on their
-own, and `async with` / `aclose()` cancels even those at once. Errors travel as values to
+end. A caller who stops a bare `async for` early leaves requests to finish on their own:
+at most `concurrency` in "arrival" order, and in "newest_first" one for each deployment
+whose current page the merge was reading. `async with` / `aclose()` cancels them at once. Errors travel as values to
 the consumer and are raised there as themselves, never as an ExceptionGroup.
 
 Two orders:
@@ -20,7 +21,14 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+)
 from typing import TYPE_CHECKING, Literal
 
 import anyio
@@ -112,6 +120,11 @@ class FanOut:
         self._concurrency = concurrency
         self._sync_source: Iterator[str | Deployment] | None = None
         self._async_source: AsyncIterator[str | Deployment] | None = None
+        # A lazily read source with its own background work (a Pager, an async generator)
+        # is closed with the fan-out: the caller often has no other handle on it.
+        self._source_closer: Callable[[], Awaitable[None]] | None = getattr(
+            deployments, "aclose", None
+        )
         if isinstance(deployments, AsyncIterable):
             self._async_source = aiter(deployments)
         else:
@@ -144,6 +157,8 @@ class FanOut:
         except BaseException:
             # Any error (or cancellation) ends the fan-out: stop every other request now.
             self._close_streams()
+            with anyio.CancelScope(shield=True):
+                await self._close_source()
             raise
 
     async def __aenter__(self) -> Self:
@@ -157,11 +172,19 @@ class FanOut:
         tb: TracebackType | None,
     ) -> None:
         self._close_streams()
-        await self._helpers.__aexit__(exc_type, exc, tb)
+        try:
+            with anyio.CancelScope(shield=True):
+                await self._close_source()
+        finally:
+            await self._helpers.__aexit__(exc_type, exc, tb)
 
     async def aclose(self) -> None:
-        """Stop: cancel every outstanding request and drop buffered pages; idempotent."""
+        """Stop: cancel every outstanding request and drop buffered pages; idempotent.
+
+        A lazily read source with an `aclose()` (such as a Pager) is closed too.
+        """
         self._close_streams()
+        await self._close_source()
         await anyio.lowlevel.checkpoint()
 
     # -- arrival order -------------------------------------------------------------------
@@ -203,6 +226,9 @@ class FanOut:
         stream = head.stream
         run = stream.items[stream.index]
         stream.index += 1
+        # Only a stream the merge is reading from fetches ahead, so that leaving early
+        # leaves requests behind only for those, not for every deployment.
+        stream.prefetcher.start()
         await self._push_head(stream)
         return run
 
@@ -269,6 +295,7 @@ class FanOut:
             self._prefetch,
             self._task_group,
             on_change=lambda: self._on_stream_change(stream),
+            eager=self._order == "arrival",
         )
         self._streams.append(stream)
         if not stream.prefetcher.start():
@@ -296,6 +323,11 @@ class FanOut:
 
     def _task_group(self) -> TaskGroup | None:
         return self._helpers.group or self._client_task_group()
+
+    async def _close_source(self) -> None:
+        closer, self._source_closer = self._source_closer, None
+        if closer is not None:
+            await closer()
 
     def _close_streams(self) -> None:
         self._closed = True

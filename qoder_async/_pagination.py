@@ -120,9 +120,14 @@ class Prefetcher(Generic[T]):
         depth: int,
         task_group: Callable[[], TaskGroup | None],
         on_change: Callable[[], None] | None = None,
+        *,
+        eager: bool = True,
     ) -> None:
         self._chain = chain
         self._on_change = on_change
+        # Eager: the next fetch starts whenever a page is taken. A merge starts it itself,
+        # only for the streams it is actually reading (see _fanout).
+        self._eager = eager
         self._fetch = fetch
         self._depth = depth
         self._task_group = task_group
@@ -150,7 +155,7 @@ class Prefetcher(Generic[T]):
         if isinstance(item, _Failure):
             self._closed = True
             raise item.error
-        if not self._running:
+        if self._eager and not self._running:
             self._start()
         return item
 
@@ -186,7 +191,7 @@ class Prefetcher(Generic[T]):
     def _start(self) -> bool:
         if self._closed or self._failed or self._inline_only or self._chain.done:
             return False
-        if self._depth == 0:
+        if self._depth == 0 or len(self._buffer) >= self._depth:
             return False
         task_group = self._task_group()
         if task_group is None:

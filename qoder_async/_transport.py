@@ -160,11 +160,13 @@ class Transport:
 
         attempt = 0
         while True:
-            await self.gate.wait()
             error: _errors.QoderError
             response: httpx.Response | None = None
             try:
                 async with self.limiter:
+                    # Inside the limiter: a request that queued for a connection while a
+                    # hold began must still wait it out.
+                    await self.gate.wait()
                     response = await self.http_client.request(
                         method,
                         url,
