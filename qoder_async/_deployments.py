@@ -28,7 +28,7 @@ from qoder_async._params import (
     check_str,
     events_json,
     metadata_json,
-    one_cursor,
+    optional,
     query,
     schedule_json,
     vault_ids_json,
@@ -82,45 +82,23 @@ class Deployments(Resource):
         Pass at most one cursor: `after_id`, `before_id` (pages toward newer deployments)
         or the opaque `page`. `created_at_gte`/`created_at_lte` must be timezone-aware.
         """
-        one_cursor(after_id, before_id, page)
-        params = query(
+        filters = query(
             [
-                (
-                    "status",
-                    None if status is None else check_enum(status, DeploymentStatus, "status"),
-                ),
-                (
-                    "include_archived",
-                    None
-                    if include_archived is None
-                    else check_bool(include_archived, "include_archived"),
-                ),
-                (
-                    "agent_id",
-                    None if agent_id is None else check_id(agent_id, "agent_", "agent_id"),
-                ),
-                (
-                    "created_at[gte]",
-                    None
-                    if created_at_gte is None
-                    else check_datetime(created_at_gte, "created_at_gte"),
-                ),
-                (
-                    "created_at[lte]",
-                    None
-                    if created_at_lte is None
-                    else check_datetime(created_at_lte, "created_at_lte"),
-                ),
-                ("after_id", after_id),
-                ("before_id", before_id),
-                ("page", page),
+                ("status", optional(check_enum, status, DeploymentStatus, "status")),
+                ("include_archived", optional(check_bool, include_archived, "include_archived")),
+                ("agent_id", optional(check_id, agent_id, "agent_", "agent_id")),
+                ("created_at[gte]", optional(check_datetime, created_at_gte, "created_at_gte")),
+                ("created_at[lte]", optional(check_datetime, created_at_lte, "created_at_lte")),
             ]
         )
         return self._pager(
             "/deployments",
             Deployment,
-            params,
-            limit=check_limit(limit),
+            filters,
+            limit=limit,
+            after_id=after_id,
+            before_id=before_id,
+            page=page,
             max_items=max_items,
             prefetch=prefetch,
         )
@@ -312,14 +290,12 @@ class Deployments(Resource):
             f"/deployments/{deployment_id}/runs",
             DeploymentRun,
             run_filters(
-                status=status,
-                triggered_after=triggered_after,
-                triggered_before=triggered_before,
-                after_id=after_id,
-                before_id=before_id,
-                page=page,
+                status=status, triggered_after=triggered_after, triggered_before=triggered_before
             ),
-            limit=check_limit(limit),
+            limit=limit,
+            after_id=after_id,
+            before_id=before_id,
+            page=page,
             max_items=max_items,
             prefetch=prefetch,
         )
@@ -398,12 +374,7 @@ class Deployments(Resource):
             self._transport,
             deployments,
             run_filters(
-                status=status,
-                triggered_after=triggered_after,
-                triggered_before=triggered_before,
-                after_id=None,
-                before_id=None,
-                page=None,
+                status=status, triggered_after=triggered_after, triggered_before=triggered_before
             ),
             limit=check_limit(limit),
             concurrency=concurrency,
@@ -436,30 +407,13 @@ def run_filters(
     status: RunStatus | str | None,
     triggered_after: datetime | None,
     triggered_before: datetime | None,
-    after_id: str | None,
-    before_id: str | None,
-    page: str | None,
 ) -> dict[str, str]:
-    """The query of `GET /deployments/{id}/runs` (spec 3.9), validated."""
-    one_cursor(after_id, before_id, page)
+    """The filters of `GET /deployments/{id}/runs` (spec 3.9), validated."""
     return query(
         [
-            ("status", None if status is None else check_enum(status, RunStatus, "status")),
-            (
-                "triggered_after",
-                None
-                if triggered_after is None
-                else check_datetime(triggered_after, "triggered_after"),
-            ),
-            (
-                "triggered_before",
-                None
-                if triggered_before is None
-                else check_datetime(triggered_before, "triggered_before"),
-            ),
-            ("after_id", after_id),
-            ("before_id", before_id),
-            ("page", page),
+            ("status", optional(check_enum, status, RunStatus, "status")),
+            ("triggered_after", optional(check_datetime, triggered_after, "triggered_after")),
+            ("triggered_before", optional(check_datetime, triggered_before, "triggered_before")),
         ]
     )
 

@@ -22,7 +22,7 @@ from qoder_async._models import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 __all__ = [
     "MAX_LIMIT",
@@ -37,9 +37,10 @@ __all__ = [
     "check_name",
     "check_seconds",
     "check_str",
+    "cursors",
     "events_json",
     "metadata_json",
-    "one_cursor",
+    "optional",
     "query",
     "schedule_json",
     "vault_ids_json",
@@ -307,21 +308,22 @@ def cas_config_json(value: object) -> dict[str, object]:
     return body
 
 
+def optional(check: Callable[..., str], value: object, *args: object) -> str | None:
+    """`check(value, *args)`, or None (not sent) when `value` is None."""
+    return None if value is None else check(value, *args)
+
+
 def query(pairs: Iterable[tuple[str, str | None]]) -> dict[str, str]:
     """A query dict without the parameters that were not given."""
     return {key: value for key, value in pairs if value is not None}
 
 
-def one_cursor(after_id: str | None, before_id: str | None, page: str | None) -> None:
-    """Refuse more than one cursor: the API answers 400 to that (spec 2.3)."""
-    given: Sequence[str] = [
-        name
-        for name, value in (("after_id", after_id), ("before_id", before_id), ("page", page))
-        if value is not None
-    ]
+def cursors(after_id: str | None, before_id: str | None, page: str | None) -> dict[str, str]:
+    """The cursor query: at most one cursor, since the API answers 400 to more (spec 2.3)."""
+    given = query((("after_id", after_id), ("before_id", before_id), ("page", page)))
     if len(given) > 1:
         msg = f"pass at most one cursor; got {' and '.join(given)}"
         raise ValueError(msg)
-    for name, value in (("after_id", after_id), ("before_id", before_id), ("page", page)):
-        if value is not None:
-            check_str(value, name)
+    for name, value in given.items():
+        check_str(value, name)
+    return given

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, TypeVar
 from qoder_async._converter import structure
 from qoder_async._models import Deployment, DeploymentRun, Page
 from qoder_async._pagination import Pager
-from qoder_async._params import check_idempotency_key
+from qoder_async._params import check_idempotency_key, check_limit, cursors
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -50,12 +50,18 @@ class Resource:
         self,
         path: str,
         model: type[M],
-        params: Mapping[str, str],
+        filters: Mapping[str, str],
         *,
         limit: int | None,
+        after_id: str | None,
+        before_id: str | None,
+        page: str | None,
         max_items: int | None,
         prefetch: int,
     ) -> Pager[M]:
+        """A Pager over `path` with the filters and the (validated) cursor and page size."""
+        params = {**filters, **cursors(after_id, before_id, page)}
+        limit = check_limit(limit)
         # Bound now: later pages keep this call's transport (timeout and retry policy).
         transport = self._transport
         page_type: type[Page[M]] = Page[model]  # type: ignore[valid-type]

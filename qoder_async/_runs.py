@@ -14,9 +14,8 @@ from qoder_async._params import (
     check_datetime,
     check_enum,
     check_id,
-    check_limit,
     check_seconds,
-    one_cursor,
+    optional,
     query,
 )
 from qoder_async._resource import Resource
@@ -70,42 +69,26 @@ class DeploymentRuns(Resource):
         `created_at_*` bounds come from the official SDK only and must be timezone-aware.
         Paging arguments as for `client.deployments.list`.
         """
-        one_cursor(after_id, before_id, page)
-        params = query(
+        filters = query(
             [
-                (
-                    "deployment_id",
-                    None
-                    if deployment_id is None
-                    else check_id(deployment_id, "dep_", "deployment_id"),
-                ),
-                ("status", None if status is None else check_enum(status, RunStatus, "status")),
-                (
-                    "trigger_type",
-                    None
-                    if trigger_type is None
-                    else check_enum(trigger_type, TriggerType, "trigger_type"),
-                ),
-                ("has_error", None if has_error is None else check_bool(has_error, "has_error")),
-                *(
-                    (f"created_at[{op}]", None if bound is None else check_datetime(bound, name))
-                    for op, name, bound in (
-                        ("gt", "created_at_gt", created_at_gt),
-                        ("gte", "created_at_gte", created_at_gte),
-                        ("lt", "created_at_lt", created_at_lt),
-                        ("lte", "created_at_lte", created_at_lte),
-                    )
-                ),
-                ("after_id", after_id),
-                ("before_id", before_id),
-                ("page", page),
+                ("deployment_id", optional(check_id, deployment_id, "dep_", "deployment_id")),
+                ("status", optional(check_enum, status, RunStatus, "status")),
+                ("trigger_type", optional(check_enum, trigger_type, TriggerType, "trigger_type")),
+                ("has_error", optional(check_bool, has_error, "has_error")),
+                ("created_at[gt]", optional(check_datetime, created_at_gt, "created_at_gt")),
+                ("created_at[gte]", optional(check_datetime, created_at_gte, "created_at_gte")),
+                ("created_at[lt]", optional(check_datetime, created_at_lt, "created_at_lt")),
+                ("created_at[lte]", optional(check_datetime, created_at_lte, "created_at_lte")),
             ]
         )
         return self._pager(
             "/deployment_runs",
             DeploymentRun,
-            params,
-            limit=check_limit(limit),
+            filters,
+            limit=limit,
+            after_id=after_id,
+            before_id=before_id,
+            page=page,
             max_items=max_items,
             prefetch=prefetch,
         )
