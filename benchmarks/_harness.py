@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import statistics
 import subprocess
 import sys
@@ -25,11 +26,13 @@ __all__ = [
     "PAT",
     "ConnectionCounter",
     "FakeServer",
+    "current_rss_mib",
     "deployment_ids",
     "fake_server",
     "format_table",
     "median",
     "process_cpu_seconds",
+    "stop_cleanly_on_sigterm",
     "write_json",
 ]
 
@@ -96,6 +99,15 @@ def fake_server(
             process.stdout.close()
 
 
+def stop_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so that `finally` blocks still stop the server."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def _read_base_url(process: subprocess.Popen[str]) -> str:
     assert process.stdout is not None  # noqa: S101 - created with stdout=PIPE
     # The server prints its URL once seeded and listening, or exits on failure.
@@ -118,6 +130,16 @@ def process_cpu_seconds(pid: int) -> float | None:
     fields = text[text.rindex(")") + 2 :].split()
     utime, stime = int(fields[11]), int(fields[12])
     return (utime + stime) / _CLK_TCK
+
+
+def current_rss_mib() -> float | None:
+    """This process's resident set size now, from /proc (Linux); None elsewhere."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 async def deployment_ids(base_url: str) -> list[str]:
@@ -176,15 +198,15 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain-text table: the first column left-aligned, the others right-aligned."""
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, left: int = 1) -> str:
+    """A plain-text table: the first `left` columns left-aligned, the others right-aligned."""
     widths = [len(header) for header in headers]
     for row in rows:
         widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
         parts = [
-            cell.ljust(width) if i == 0 else cell.rjust(width)
+            cell.ljust(width) if i < left else cell.rjust(width)
             for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
         ]
         return "  ".join(parts).rstrip()

@@ -5,7 +5,7 @@ awaited before every answer, no CPU cost) and 1000 deployments of 40 runs each, 
 with `limit=20`, so every row makes 2000 requests (two serial pages per deployment) and
 must return 40 000 runs. Rows, for each concurrency K in 8, 32, 128:
 - ours: `client.deployments.list_runs_across(ids, concurrency=K, limit=20)` on a
-  `QoderClient(max_connections=max(K, 16))`.
+  `QoderClient(max_connections=max(K, 16), http_client=<the counting client below>)`.
 - httpx: hand-written, a task group with one task per deployment, each paging serially
   with `after_id=last_id` under an `anyio.CapacityLimiter(K)`, on a bare httpx client
   decoding JSON only. The floor for any SDK built on httpx.
@@ -22,13 +22,20 @@ that counts responses and the distinct client-side ports they came on: "conns" i
 number of connections used (counted client-side). Measured per row, over the timed
 section only (after one warm-up request): wall time, runs/s, requests/s, client CPU per
 request (`time.process_time()` of the client process; the server is another process),
-the server's CPU use over the same interval (from /proc, Linux only) and peak RSS. Rows
-are interleaved and repeated (`--repeats`, median reported). Every row is verified: the
-expected number of distinct runs, exactly 40 per deployment, every deployment present, and
-the same set of run ids in every row (a digest), so nothing is timed that did not happen.
+the client's and the server's CPU use over that interval (the server's from /proc, Linux
+only) and peak RSS. Rows are interleaved round by round and repeated, the median
+reported: ours and httpx `--repeats` times (default 2; 3 takes about 4 minutes here); the
+qca rows, which are CPU-bound in qca's parsing and take about 18 s each,
+`--reference-repeats` times (default 1; `--full` repeats them too), so that the whole run
+stays near 3 minutes on 2 cores. Every row is verified: the expected number of distinct
+runs, exactly 40 per deployment, every deployment present, and the same set of run ids in
+every row (a digest), so nothing is timed that did not happen.
 
 The fake server is a single Python process: when its CPU use nears 100% it, not the
-client, bounds throughput, and the output says so.
+client, bounds throughput. The client is a single Python process too, and with many
+connections httpcore's pool bookkeeping (work per request that grows with the number of
+connections) can make the client CPU-bound first. The output says, per concurrency, which
+of the two (if either) was saturated during the bare-httpx row.
 
 Run: `uv run --frozen --group bench python benchmarks/bench_fanout.py [--quick] [--json PATH]`
 """
@@ -51,11 +58,13 @@ import anyio
 from _harness import (
     PAT,
     ConnectionCounter,
+    current_rss_mib,
     deployment_ids,
     fake_server,
     format_table,
     median,
     process_cpu_seconds,
+    stop_cleanly_on_sigterm,
     write_json,
 )
 
@@ -222,10 +231,12 @@ class Timer:
         self.server_cpu: float | None = None
         self._wall0 = self._cpu0 = 0.0
         self._server0: float | None = None
+        self.rss_at_start: float | None = None
 
     def __enter__(self) -> None:
         for counter in self.counters:
             counter.reset()
+        self.rss_at_start = current_rss_mib()
         self._server0 = process_cpu_seconds(self.server_pid)
         self._cpu0 = time.process_time()
         self._wall0 = time.perf_counter()
@@ -240,7 +251,6 @@ class Timer:
 
 async def child(args: argparse.Namespace, ids: list[str]) -> dict[str, Any]:
     """Run one row in this process, over deployments `ids`, and return its measurements."""
-    rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     counter = ConnectionCounter()
     timer = Timer(args.server_pid, [counter])
     async with counter.http_client(max(args.concurrency, 16)) as http:
@@ -261,7 +271,8 @@ async def child(args: argparse.Namespace, ids: list[str]) -> dict[str, Any]:
         "server_cpu_seconds": timer.server_cpu,
         # Linux reports ru_maxrss in KiB.
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "start_rss_mib": rss_start / 1024,
+        # The RSS when the timed section began (imports, client, warm-up already done).
+        "timed_start_rss_mib": timer.rss_at_start,
     }
 
 
@@ -319,12 +330,18 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             json.dump(ids, out)
         with open(naive_file, "w", encoding="utf-8") as out:
             json.dump(ids[: args.naive_deployments], out)
-        for repeat in range(args.repeats):
+        # qca-sdk spends ~0.4 ms of CPU per run it parses, so its rows take about 16 s at any
+        # concurrency: they are measured --reference-repeats times, the others --repeats.
+        repeats = {"ours": args.repeats, "httpx": args.repeats, "qca": args.reference_repeats}
+        rounds = max(repeats.values())
+        # Rounds are interleaved so that drift on the machine hits every row alike.
+        for round_ in range(rounds):
             for k in concurrencies:
                 for row in ROWS:
-                    result = run_child(row, k, ids_file=ids_file, server=server, args=args)
-                    samples.setdefault(f"{row} {k}", []).append(result)
-            print(f"  round {repeat + 1}/{args.repeats} done", file=sys.stderr, flush=True)
+                    if round_ < repeats[row]:
+                        result = run_child(row, k, ids_file=ids_file, server=server, args=args)
+                        samples.setdefault(f"{row} {k}", []).append(result)
+            print(f"  round {round_ + 1}/{rounds} done", file=sys.stderr, flush=True)
         naive = run_child(NAIVE, 1, ids_file=naive_file, server=server, args=args)
     return analyse(samples, naive, concurrencies, args)
 
@@ -351,8 +368,13 @@ def _summary(results: list[dict[str, Any]], pages: int) -> dict[str, Any]:
             [r["client_cpu_seconds"] / r["requests"] * 1e6 for r in results]
         ),
         "server_cpu_share": server_share,
+        "client_cpu_share": median([r["client_cpu_seconds"] / r["wall_seconds"] for r in results]),
         "peak_rss_mib": median([r["peak_rss_mib"] for r in results]),
-        "start_rss_mib": median([r["start_rss_mib"] for r in results]),
+        "growth_rss_mib": (
+            median([r["peak_rss_mib"] - r["timed_start_rss_mib"] for r in results])
+            if all(r["timed_start_rss_mib"] is not None for r in results)
+            else None
+        ),
         "connections": median([r["connections"] for r in results]),
         "digests": sorted({r["digest"] for r in results}),
         "samples": results,
@@ -393,6 +415,7 @@ def analyse(
             "limit": args.limit,
             "concurrency": list(concurrencies),
             "repeats": args.repeats,
+            "reference_repeats": args.reference_repeats,
             "naive_deployments": naive["deployments"],
             "quick": args.quick,
             "cpus": os.cpu_count(),
@@ -410,7 +433,7 @@ def report(data: dict[str, Any]) -> None:
         f"\nFan-out: {config['deployments']} deployments x {config['runs_per_deployment']} runs,"
         f" limit={config['limit']}, {config['latency'] * 1000:.0f} ms server latency,"
         f" loopback fake server (one Python process) on {config['cpus']} CPUs;"
-        f" median of {config['repeats']}, each row in a fresh process"
+        f" median of {config['repeats']} ((k)x: of k), each row in a fresh process"
     )
     headers = [
         "K",
@@ -420,8 +443,10 @@ def report(data: dict[str, Any]) -> None:
         "req/s",
         "vs httpx",
         "CPU us/req",
+        "client CPU",
         "server CPU",
         "peak RSS MiB",
+        "RSS growth",
         "conns",
         "requests",
     ]
@@ -430,10 +455,13 @@ def report(data: dict[str, Any]) -> None:
         bare = data["rows"][f"httpx {k}"]
         for row in ROWS:
             r = data["rows"][f"{row} {k}"]
-            table.append(_cells(str(k), row, r, bare))
+            count = len(r["samples"])
+            name = row if count == config["repeats"] else f"{row} ({count}x)"
+            table.append(_cells(str(k), name, r, bare))
     naive = data["naive"]
-    table.append(_cells("1", f"{NAIVE} ({config['naive_deployments']} deps)", naive, None))
-    print(format_table(headers, table))
+    name = f"{NAIVE} (1x, {config['naive_deployments']} deps)"
+    table.append(_cells("1", name, naive, None))
+    print(format_table(headers, table, left=2))
     print(
         f"\n{NAIVE}: sequential, measured on {config['naive_deployments']} deployments in"
         f" {naive['wall_seconds']:.1f} s; extrapolated to all {config['deployments']}:"
@@ -443,7 +471,8 @@ def report(data: dict[str, Any]) -> None:
         "CPU us/req = client process CPU per request; server CPU = the server's CPU time /"
         " wall time over the same interval (1 core = 100%);\nconns = distinct connections"
         " used, counted client-side (local ports of responses); RSS = ru_maxrss of the row's"
-        " own process."
+        " own process\n(a high-water mark); RSS growth = peak - RSS when the timed section began; client CPU ="
+        " client CPU time / wall time."
     )
     print("\nRatios of throughput (runs/s) and the latency bound (requests * F / K):")
     ratio_rows = []
@@ -476,19 +505,21 @@ def report(data: dict[str, Any]) -> None:
         f"Target, ours >= {NAIVE_TARGET}x qca-sdk used naively: {verdict}"
         f" (lowest {lowest_naive:.1f}x, against its throughput on the subset)"
     )
+    print("\nWho bounds throughput (CPU use during the bare-httpx row, 100% = one core busy):")
     for k in config["concurrency"]:
-        share = data["rows"][f"httpx {k}"]["server_cpu_share"]
-        if share is None:
-            print(f"K={k}: server CPU unknown (no /proc); saturation not measured")
-        elif share >= SATURATED:
-            print(
-                f"K={k}: the server used {share:.0%} of a core during the bare-httpx row:"
-                " it is saturated, so the server, not the client, bounds throughput here"
-            )
-        else:
-            print(
-                f"K={k}: server at {share:.0%} of a core during the bare-httpx row: not saturated"
-            )
+        print(f"K={k}: {_bottleneck(data['rows'][f'httpx {k}'], data['ratios'][str(k)])}")
+
+
+def _bottleneck(row: dict[str, Any], ratios: dict[str, float]) -> str:
+    server, client = row["server_cpu_share"], row["client_cpu_share"]
+    server_text = "unknown (no /proc)" if server is None else f"{server:.0%}"
+    text = f"server {server_text}, client {client:.0%}: "
+    if server is not None and server >= SATURATED:
+        return text + "the server is saturated: it, not the client, bounds throughput here"
+    if client >= SATURATED:
+        return text + "the client process is CPU-bound (the server is not saturated)"
+    bound = ratios["latency_bound_seconds"] / row["wall_seconds"]
+    return text + f"neither saturated; latency-bound ({bound:.0%} of the latency bound reached)"
 
 
 def _cells(k: str, row: str, r: dict[str, Any], bare: dict[str, Any] | None) -> list[str]:
@@ -502,8 +533,10 @@ def _cells(k: str, row: str, r: dict[str, Any], bare: dict[str, Any] | None) -> 
         f"{r['requests_per_second']:.0f}",
         f"{r['runs_per_second'] / bare['runs_per_second']:.2f}x" if bare is not None else "-",
         f"{r['client_cpu_us_per_request']:.0f}",
+        f"{r['client_cpu_share']:.0%}",
         "?" if share is None else f"{share:.0%}",
         f"{r['peak_rss_mib']:.0f}",
+        "?" if r["growth_rss_mib"] is None else f"{r['growth_rss_mib']:.0f}",
         f"{r['connections']:.0f}",
         requests,
     ]
@@ -521,7 +554,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--json", metavar="PATH", help="also write the raw numbers to PATH")
     parser.add_argument(
-        "--repeats", type=int, help="runs per row, median reported (default 3, quick 1)"
+        "--repeats",
+        type=int,
+        help="runs of the ours and httpx rows, median reported (default 2, quick 1)",
+    )
+    parser.add_argument(
+        "--reference-repeats",
+        type=int,
+        help="runs of the slow qca rows (default 1; --repeats with --full)",
+    )
+    parser.add_argument(
+        "--full", action="store_true", help="repeat the qca rows as often as the others"
     )
     parser.add_argument("--deployments", type=int, help="deployments (default 1000, quick 40)")
     parser.add_argument("--runs", type=int, default=40, help="runs per deployment (default 40)")
@@ -550,12 +593,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error("--child needs exactly one --concurrency")
         args.concurrency = args.concurrency[0]
         return args
-    args.repeats = args.repeats or (1 if args.quick else 3)
+    args.repeats = args.repeats or (1 if args.quick else 2)
+    args.reference_repeats = args.reference_repeats or (args.repeats if args.full else 1)
     args.deployments = args.deployments or (40 if args.quick else 1000)
     args.concurrency = args.concurrency or list(QUICK_CONCURRENCY if args.quick else CONCURRENCY)
     naive = args.naive_deployments or (10 if args.quick else 100)
     args.naive_deployments = min(naive, args.deployments)
-    if min(args.repeats, args.deployments, args.runs, args.limit, *args.concurrency) < 1:
+    if (
+        min(
+            args.repeats,
+            args.reference_repeats,
+            args.deployments,
+            args.runs,
+            args.limit,
+            *args.concurrency,
+        )
+        < 1
+    ):
         parser.error("counts and concurrencies must be >= 1")
     if args.latency < 0:
         parser.error("--latency must be >= 0")
@@ -570,6 +624,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             ids: list[str] = json.load(source)
         print(json.dumps(anyio.run(child, args, ids)))
         return
+    stop_cleanly_on_sigterm()
     started = time.perf_counter()
     data = bench(args)
     data["wall_seconds"] = time.perf_counter() - started

@@ -4,29 +4,35 @@ Setup: the fake API runs in its own process on 127.0.0.1 with `--latency F` (F =
 default), an `await anyio.sleep(F)` before every answer, so the latency costs the server no
 CPU. One deployment holds exactly N * limit runs (N = 50 pages of limit = 20 by default),
 and every row lists all N pages of that deployment's runs. After each page the consumer
-spends C, either I/O-like (`await anyio.sleep(C)`) or CPU-bound (a busy loop on
-`time.perf_counter()` with no await, the worst case for any asyncio/trio library), at the
-ratios F:C = 4:1, 2:1, 1:1, 1:2, 1:4. A first block with C = 0 measures the bare per-page
-fetch time F_eff of each implementation (F plus server, loopback and client overhead).
+spends C, at the ratios F:C = 4:1, 2:1, 1:1, 1:2, 1:4 (C = 5 to 80 ms), in one of these
+ways (`--consumers`):
+- io: I/O-like, `await anyio.sleep(C)`.
+- cpu: CPU-bound, a busy loop on `time.perf_counter()` with no await (default ratios 2:1,
+  1:1, 1:2 only, to stay within about 3 minutes; `--full` runs all five).
+- thread (not run by default): the same busy loop in `anyio.to_thread.run_sync`.
+A first block with C = 0 shows each implementation's bare per-page fetch time.
 
-Rows, all measured in one run against the same server, interleaved and repeated
-(`--repeats`, median reported), after each client has listed the deployment once to warm
-up its connection:
+Rows, all measured in one run against the same server, interleaved round by round, after
+each client has listed two pages to warm up its connection:
 - ours p0/p1/p2: `qoder_async` with `prefetch=0, 1, 2`, iterating `pager.pages()`.
 - qca: the official SDK `qca-sdk` (no prefetch), iterating `page.iter_pages()`.
 - httpx: a hand-written loop on a bare `httpx.AsyncClient`, following `after_id=last_id`
   while `has_more`, decoding JSON only.
+The I/O rows of ours and qca are measured `--repeats` times (default 3) and the median is
+reported; the reference rows (httpx at each ratio, the CPU consumers, the C = 0 block) are
+measured `--reference-repeats` times (default 1) and marked "(1x)"; `--full` repeats all.
 
-Computed rows: `serial` = N * (F + C) and the brief's `ideal` = max(N*F, F + N*C), both
-with the nominal F. Derived per ratio:
-- overlap efficiency of ours p1/p2 = (T_serial - T_ours) / (T_serial - T_ideal), where
-  T_serial is the measured ours p0 and T_ideal = max(N*F_eff + C, F_eff + N*C) is the exact
-  lower bound with the measured fetch time F_eff of ours (the nominal-F version is in the
-  JSON as `efficiency_nominal`). 1.0 means every overlappable millisecond was overlapped.
-- ours p1 / qca: the wall-time ratio (below 1 is faster).
+Computed: serial = N * (F + C) and ideal = max(N*F, F + N*C), both with the nominal F.
+Derived per ratio:
+- overlap efficiency of ours p1/p2 = (T_p0 - T) / (T_p0 - ideal*), where T_p0 is the
+  measured ours p0 (the real serial time) and ideal* = max(N*F_eff + C, F_eff + N*C) is the
+  exact lower bound with ours' real per-page fetch time in that block, F_eff = T_p0/N - C.
+  The denominator is then (N - 1) * min(F_eff, C), the time that can overlap at all, and
+  1.0 means all of it did. The JSON also has `efficiency_nominal`, against the nominal ideal.
+- p1/qca: the time of ours p1 over qca's (below 1 is faster).
 Targets checked for the I/O-like consumer: efficiency >= 0.9 at every ratio, and at F = C
-ours (p1) <= 0.6x qca's time. Every listing is verified (N pages, N * limit distinct run
-ids, the same set as the server's), so nothing is timed that did not happen.
+ours p1 <= 0.6x qca's time. Every listing is verified (N pages, N * limit distinct run ids,
+the same set as a reference listing), so nothing is timed that did not happen.
 
 Run: `uv run --frozen --group bench python benchmarks/bench_prefetch.py [--quick] [--json PATH]`
 """
@@ -42,7 +48,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import httpx
-from _harness import PAT, deployment_ids, fake_server, format_table, median, write_json
+from _harness import (
+    PAT,
+    deployment_ids,
+    fake_server,
+    format_table,
+    median,
+    stop_cleanly_on_sigterm,
+    write_json,
+)
 from qca import AsyncManaged
 
 from qoder_async import QoderClient
@@ -91,16 +105,14 @@ def consumer(kind: Kind, seconds: float) -> Consumer:
     return {"io": sleep, "cpu": spin, "thread": offload}[kind]
 
 
+@dataclass(frozen=True)
 class Clients:
     """One warmed-up client per implementation, shared by every measurement."""
 
-    def __init__(
-        self, ours: QoderClient, qca: AsyncManaged, http: httpx.AsyncClient, deployment: str
-    ) -> None:
-        self.ours = ours
-        self.qca = qca
-        self.http = http
-        self.deployment = deployment
+    ours: QoderClient
+    qca: AsyncManaged
+    http: httpx.AsyncClient
+    deployment: str
 
 
 async def list_ours(
@@ -162,6 +174,16 @@ async def measure(
     return time.perf_counter() - start, pages, ids
 
 
+async def warm_up(clients: Clients, limit: int) -> None:
+    """Open every client's connection and run its listing code path once (two pages)."""
+    ours = clients.ours.deployments.list_runs(clients.deployment, limit=limit, max_items=2 * limit)
+    async with ours:
+        async for _ in ours.pages():
+            pass
+    first = await clients.qca.deployments.runs.list(clients.deployment, limit=limit)
+    await first.get_next_page()
+
+
 def check(row: str, pages: int, ids: list[str], expected: set[str], n_pages: int) -> None:
     """Refuse a listing that did not return exactly the expected pages and runs."""
     if pages != n_pages or len(ids) != len(expected) or set(ids) != expected:
@@ -192,7 +214,8 @@ def plan(args: argparse.Namespace) -> list[Block]:
     latency, repeats, reference = args.latency, args.repeats, args.reference_repeats
     if args.full:
         reference = repeats
-    blocks = [Block("io", 0.0, "F:0", dict.fromkeys(ROWS, repeats))]
+    # C = 0 shows each implementation's own per-page cost; efficiencies do not depend on it.
+    blocks = [Block("io", 0.0, "F:0", dict.fromkeys(ROWS, reference))]
     for kind in args.consumers:
         if kind == "io":
             ratios = QUICK_RATIOS if args.quick else RATIOS
@@ -229,13 +252,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 httpx.AsyncClient(base_url=srv.base_url, headers=headers, timeout=10.0) as http,
             ):
                 clients = Clients(ours, qca, http, deployment)
-                # Warm-up: every implementation lists everything once; this also gives the
-                # expected set of run ids to verify every measured listing against.
+                # The expected runs, which every measured listing is checked against; this
+                # also warms up the httpx client's connection.
                 _, _, reference = await measure("httpx", clients, limit, consumer("io", 0))
                 expected = set(reference)
-                for row in ROWS:
-                    _, pages, ids = await measure(row, clients, limit, consumer("io", 0))
-                    check(row, pages, ids, expected, n_pages)
+                await warm_up(clients, limit)
                 # Rounds are interleaved so that drift on the machine hits every row alike.
                 for round_ in range(rounds):
                     for block in blocks:
@@ -263,7 +284,6 @@ def analyse(
 ) -> dict[str, Any]:
     """Medians, computed bounds, efficiencies and ratios, as one JSON-ready dict."""
     fetch = {row: median(times) / n_pages for row, times in samples["io F:0"].items()}
-    f_eff = fetch["ours p0"]
     results: list[dict[str, Any]] = []
     for block in blocks:
         seconds = block.seconds
@@ -271,6 +291,8 @@ def analyse(
             continue
         times = {row: median(values) for row, values in samples[block.key].items()}
         serial_measured = times["ours p0"]
+        # Ours' fetch time per page in this very block: T_p0 = N * (F_eff + C).
+        f_eff = serial_measured / n_pages - seconds
         ideal_nominal = max(n_pages * latency, latency + n_pages * seconds)
         ideal = max(n_pages * f_eff + seconds, f_eff + n_pages * seconds)
         efficiency = {}
@@ -288,6 +310,7 @@ def analyse(
                 "serial_computed": n_pages * (latency + seconds),
                 "ideal_nominal": ideal_nominal,
                 "ideal": ideal,
+                "fetch_seconds_per_page": f_eff,
                 "median_seconds": times,
                 "samples_seconds": samples[block.key],
                 "efficiency": efficiency,
@@ -334,7 +357,8 @@ def report(data: dict[str, Any]) -> None:
         f" median of {config['repeats']} unless marked; times in ms"
     )
     fetch = data["fetch_seconds_per_page"]
-    print("\nPer-page fetch time with no consumer (C = 0), i.e. F_eff:")
+    runs = len(data["fetch_samples_seconds"]["httpx"])
+    print(f"\nPer-page fetch time with no consumer (C = 0), median of {runs}:")
     print(
         format_table(
             ["row", "ms/page", "vs httpx"],
@@ -376,7 +400,7 @@ def report(data: dict[str, Any]) -> None:
         print(format_table(headers, table))
     print(
         "\nserial = N*(F+C) and ideal = max(N*F, F+N*C), with the nominal F;"
-        " ideal* = max(N*F_eff+C, F_eff+N*C), with ours' F_eff.\n"
+        " ideal* = max(N*F_eff+C, F_eff+N*C), F_eff = T_p0/N - C.\n"
         "eff = (T_p0 - T) / (T_p0 - ideal*), T_p0 = measured ours p0 (1 = all overlappable"
         " time overlapped); p1/qca = time of ours p1 / time of qca; (kx) = median of k runs."
     )
@@ -443,7 +467,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--reference-repeats",
         type=int,
         default=1,
-        help="runs of the reference rows: httpx at each ratio, CPU consumers (default 1)",
+        help="runs of the reference rows: C = 0, httpx at each ratio, CPU consumers (default 1)",
     )
     parser.add_argument("--pages", type=int, help="pages per listing (default 50, quick 5)")
     parser.add_argument("--limit", type=int, default=20, help="runs per page (default 20)")
@@ -471,6 +495,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark and print (and optionally save) its results."""
     args = parse_args(argv)
+    stop_cleanly_on_sigterm()
     started = time.perf_counter()
     data = anyio.run(bench, args)
     data["wall_seconds"] = time.perf_counter() - started
