@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import sys
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, TypeVar, Union
+from types import UnionType
+from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin
 
 import cattrs
 
@@ -29,6 +30,7 @@ __all__ = ["converter", "parse_datetime", "structure"]
 T = TypeVar("T")
 
 # RFC 3339 with 0-9 fractional digits (spec section 5.9: 0, 5, 6 and 9 all occur).
+_FAST_ISO = sys.version_info >= (3, 11)
 _RFC3339 = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?([Zz]|[+-]\d\d:\d\d)\Z"
 )
@@ -39,12 +41,17 @@ def parse_datetime(value: str) -> datetime:
 
     Raises ValueError for anything else, including timestamps without an offset.
     """
-    if sys.version_info >= (3, 11) and value[-1:] in "Zz" and len(value) <= 27:
-        # Fast path: 3.11's C parser takes "Z" and up to six fractional digits.
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            pass
+    if _FAST_ISO and value[-1:] in "Zz":
+        # Fast path: 3.11's C parser takes "Z" and up to six fractional digits; longer
+        # fractions (nanoseconds, spec 3.8) are cut to six first.
+        short = value
+        if 27 < len(value) <= 30 and value[19:20] == "." and value[26:-1].isdigit():
+            short = value[:26] + "Z"
+        if len(short) <= 27:  # the C parser would also take more digits than RFC 3339 allows
+            try:
+                return datetime.fromisoformat(short)
+            except ValueError:
+                pass
     match = _RFC3339.match(value)
     if match is None:
         msg = f"not an RFC 3339 timestamp: {value!r}"
@@ -62,10 +69,15 @@ def parse_datetime(value: str) -> datetime:
 
 
 def _structure_datetime(value: object, _: object) -> datetime:
-    if not isinstance(value, str):
+    if value.__class__ is not str:
         msg = f"expected an RFC 3339 string, got {type(value).__name__}"
         raise TypeError(msg)
     return parse_datetime(value)
+
+
+def _structure_optional_datetime(value: object, _: object) -> datetime | None:
+    # The most common optional field of all: one call instead of three layers.
+    return None if value is None else _structure_datetime(value, _)
 
 
 def _structure_bool(value: object, _: object) -> bool:
@@ -95,6 +107,8 @@ def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
     conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_structure_hook(bool, _structure_bool)
+    conv.register_structure_hook_factory(_is_optional, lambda type_: _optional_hook(conv, type_))
+    conv.register_structure_hook(Union[datetime, None], _structure_optional_datetime)  # noqa: UP007
     # Undocumented shapes (resources, budget) pass through as the decoded JSON.
     conv.register_structure_hook_func(lambda type_: type_ is object, lambda value, _: value)
     for open_enum in (DeploymentStatus, RunStatus, TriggerType, EventType):
@@ -132,6 +146,23 @@ def _make_converter() -> cattrs.Converter:
 
     conv.register_structure_hook(Deployment, structure_deployment)
     return conv
+
+
+def _is_optional(type_: object) -> bool:
+    args = get_args(type_)
+    return get_origin(type_) in (Union, UnionType) and len(args) == 2 and type(None) in args
+
+
+def _optional_hook(conv: cattrs.Converter, type_: object) -> Any:
+    # cattrs' generic optional hook dispatches on the inner type at every call; binding the
+    # inner hook once makes optional fields (most of a run) about a third cheaper.
+    (inner,) = (arg for arg in get_args(type_) if arg is not type(None))
+    hook = conv.get_structure_hook(inner)
+
+    def structure_optional(value: object, _: object) -> object:
+        return None if value is None else hook(value, inner)
+
+    return structure_optional
 
 
 def _optional(hook: Any) -> Any:
