@@ -39,6 +39,7 @@ from qoder_async._models import Deployment, DeploymentRun, Page
 from qoder_async._pagination import Chain, Prefetcher
 from qoder_async._params import check_id
 from qoder_async._taskgroup import HelperTaskGroup
+from qoder_async._transport import launched
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -284,6 +285,8 @@ class FanOut:
         path = f"/deployments/{deployment_id}/runs"
 
         async def fetch_page(query: dict[str, str]) -> Page[DeploymentRun]:
+            if not limiter.available_tokens:
+                launched()
             async with limiter:
                 data = await transport.request("GET", path, params=query)
             return structure(data, Page[DeploymentRun])

@@ -21,6 +21,7 @@ import attrs
 from qoder_async._errors import PaginationError
 from qoder_async._models import Page
 from qoder_async._taskgroup import HelperTaskGroup
+from qoder_async._transport import on_launch
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Generator, Mapping
@@ -140,6 +141,8 @@ class Prefetcher(Generic[T]):
         self._inline_only = False
         self._scope: anyio.CancelScope | None = None
         self._waiter: anyio.Event | None = None
+        # Set once the prefetch task's request is on the wire (or can go no further).
+        self._launched: anyio.Event | None = None
 
     async def next_page(self) -> Page[T] | None:
         """The next page, or None once the listing is exhausted; re-raises fetch errors."""
@@ -157,6 +160,11 @@ class Prefetcher(Generic[T]):
             raise item.error
         if self._eager and not self._running:
             self._start()
+        # Hand this page out only once the request being fetched ahead is on its way: a
+        # consumer that then computes without awaiting cannot hold it back any more.
+        launched = self._launched
+        if launched is not None:
+            await launched.wait()
         return item
 
     @property
@@ -176,6 +184,7 @@ class Prefetcher(Generic[T]):
     def close(self) -> None:
         """Cancel the in-flight request, if any, and drop the buffer; idempotent."""
         self._closed = True
+        self._mark_launched()
         self._buffer.clear()
         if self._scope is not None:
             self._scope.cancel()
@@ -197,6 +206,7 @@ class Prefetcher(Generic[T]):
         if task_group is None:
             return False
         self._scope = anyio.CancelScope()
+        self._launched = anyio.Event()
         self._running = True
         try:
             task_group.start_soon(self._run, self._scope)
@@ -207,9 +217,12 @@ class Prefetcher(Generic[T]):
         return True
 
     async def _run(self, scope: anyio.CancelScope) -> None:
+        on_launch.set(self._mark_launched)  # this task's own context: its requests only
         try:
             with scope:
                 while not self._chain.done and len(self._buffer) < self._depth:
+                    if self._launched is None:
+                        self._launched = anyio.Event()
                     try:
                         page = await self._fetch(self._chain.next_request())
                         self._chain.advance(page)
@@ -228,7 +241,13 @@ class Prefetcher(Generic[T]):
             raise
         finally:
             self._running = False
+            self._mark_launched()
             self._wake()
+
+    def _mark_launched(self) -> None:
+        if self._launched is not None:
+            self._launched.set()
+            self._launched = None
 
     def _wake(self) -> None:
         if self._waiter is not None:

@@ -9,6 +9,7 @@ import logging
 import platform
 import random
 import uuid
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Final
 
 import anyio
@@ -17,11 +18,31 @@ import httpx
 from qoder_async import _errors
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from httpx._client import UseClientDefault
 
-__all__ = ["BackoffGate", "Transport"]
+__all__ = ["BackoffGate", "Transport", "launched", "on_launch"]
+
+# Set by a prefetch task: called once its request is on the wire, or parked behind a limit
+# or a back-off hold, so that the consumer can hand out the current page only then
+# (see Prefetcher). Without it, a consumer that computes without awaiting would starve
+# the task and the request would leave only after the page was consumed.
+on_launch: ContextVar[Callable[[], None] | None] = ContextVar("on_launch", default=None)
+
+
+def launched() -> None:
+    """Tell the waiting consumer, if any, that this task's request can go no further now."""
+    callback = on_launch.get()
+    if callback is not None:
+        callback()
+
+
+async def _trace(event: str, info: object) -> None:
+    # httpcore reports each step; the request is on the wire once its body is sent.
+    if event.endswith("send_request_body.complete"):
+        launched()
+
 
 VERSION: Final = "0.1.0"
 USER_AGENT: Final = (
@@ -66,6 +87,11 @@ class BackoffGate:
         """Keep requests from starting for `delay` seconds from now (never shortens a hold)."""
         self._resume_at = max(self._resume_at, anyio.current_time() + delay)
 
+    @property
+    def holding(self) -> bool:
+        """Whether a hold is in force now."""
+        return self._resume_at > anyio.current_time()
+
     async def wait(self) -> None:
         """Return once no hold is in force; returns at once when none is."""
         # A loop, not an Event: another task may extend the hold while this one sleeps.
@@ -107,6 +133,11 @@ class Transport:
                 ),
             )
         self.http_client = http_client
+        # httpcore (behind httpx's own transport) reports when a request is on the wire;
+        # other transports (mocks, in-process fakes) are "sent" once they are called.
+        self._traced = isinstance(
+            getattr(http_client, "_transport", None), httpx.AsyncHTTPTransport
+        )
         # Never more requests in flight than the pool has connections: a caller can then
         # not run into httpx's PoolTimeout by fanning out, whatever it does.
         self.limiter = limiter if limiter is not None else anyio.CapacityLimiter(max_connections)
@@ -157,16 +188,24 @@ class Transport:
         if method != "GET":
             headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
         url = self.base_url + path
+        tracking = on_launch.get() is not None
+        extensions = {"trace": _trace} if tracking and self._traced else None
 
         attempt = 0
         while True:
             error: _errors.QoderError
             response: httpx.Response | None = None
             try:
+                if not self.limiter.available_tokens:
+                    launched()
                 async with self.limiter:
                     # Inside the limiter: a request that queued for a connection while a
                     # hold began must still wait it out.
-                    await self.gate.wait()
+                    if self.gate.holding:
+                        launched()
+                        await self.gate.wait()
+                    if tracking and not self._traced:
+                        launched()
                     response = await self.http_client.request(
                         method,
                         url,
@@ -174,6 +213,7 @@ class Transport:
                         content=content,
                         headers=headers,
                         timeout=self._timeout_arg,
+                        extensions=extensions,
                     )
             except httpx.TimeoutException as exc:
                 error = _errors.APITimeoutError(f"{method} {path} timed out")

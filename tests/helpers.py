@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from qoder_async import QoderClient
+from qoder_async.testing import Fault
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -48,6 +49,17 @@ def deployment_with_runs(api: FakeQoderAPI, count: int) -> tuple[str, list[str]]
         reverse=True,
     )
     return deployment["id"], [run["id"] for run in runs]
+
+
+def hang_after(api: FakeQoderAPI, answered: int) -> None:
+    """Let the next `answered` requests through, then make every later one hang until cancelled.
+
+    Armed up front because a prefetch request leaves before the page ahead of it is handed
+    out: setting `api.latency` from the loop body would come too late.
+    """
+    if answered:
+        api.faults.append(Fault(delay=0, times=answered))
+    api.faults.append(Fault(delay=3600, times=1_000_000))
 
 
 def task_count() -> int:

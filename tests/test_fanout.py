@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from qoder_async import Deployment, DeploymentRun, NotFoundError, QoderClient, ServerError
 from qoder_async._transport import BackoffGate
 from qoder_async.testing import FakeQoderAPI, Fault
-from tests.helpers import BASE_URL, START, connect, deployment_with_runs, task_count
+from tests.helpers import BASE_URL, START, connect, deployment_with_runs, hang_after, task_count
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, Sequence
@@ -400,14 +400,13 @@ async def test_a_deployment_gone_mid_listing_keeps_its_earlier_pages() -> None:
     api = FakeQoderAPI(pat="pt-test")
     fleet = _fleet(api, [12, 7])
     gone, other = fleet
+    # Its first page is answered normally (a fault with no status lets the API answer),
+    # its second is a 404.
+    api.faults.append(Fault(delay=0, path=rf"/deployments/{gone}/runs"))
+    api.faults.append(Fault(status=404, path=rf"/deployments/{gone}/runs"))
     async with connect(api) as client:
         fan = client.deployments.list_runs_across([gone, other], concurrency=1, limit=5)
-        got: list[str] = []
-        async for run in fan:
-            got.append(run.id)
-            if len(got) == 1:
-                # Armed before the prefetch of its second page runs: that page is a 404.
-                api.faults.append(Fault(status=404, path=rf"/deployments/{gone}/runs"))
+        got = [run.id async for run in fan]
     assert Counter(got) == Counter(fleet[gone][:5] + fleet[other])
     assert [skipped_id for skipped_id, _ in fan.skipped] == [gone]
     assert type(fan.skipped[0][1]) is NotFoundError
@@ -531,13 +530,14 @@ async def test_break_inside_async_with_cancels_every_outstanding_request(order: 
     """Leaving `async with fan` early cancels all its requests at once and leaves no task."""
     api = FakeQoderAPI(pat="pt-test")
     fleet = _fleet(api, [30] * 6)
+    # The first pages the listing needs are answered; every later request hangs.
+    hang_after(api, 1 if order == "arrival" else len(fleet))
     async with connect(api) as client:
         before = task_count()
         async with client.deployments.list_runs_across(
             list(fleet), concurrency=3, order=order, limit=10
         ) as fan:
             async for _ in fan:
-                api.latency = HANG
                 await wait_all_tasks_blocked()
                 assert api.in_flight >= 1
                 break
@@ -556,6 +556,9 @@ async def test_outside_cancellation_inside_async_with_cancels_everything(
     consumed = anyio.Event()
     if where == "in-anext":
         api.latency = HANG  # the consumer waits inside __anext__ for the first page
+    else:
+        # The first pages the listing needs are answered; every later request hangs.
+        hang_after(api, 1 if order == "arrival" else len(fleet))
     async with connect(api) as client:
         before = task_count()
 
@@ -564,7 +567,6 @@ async def test_outside_cancellation_inside_async_with_cancels_everything(
                 list(fleet), concurrency=3, order=order, limit=10
             ) as fan:
                 async for _ in fan:
-                    api.latency = HANG
                     consumed.set()
                     await anyio.sleep_forever()
 
@@ -611,13 +613,14 @@ async def test_aclose_cancels_every_outstanding_request_and_ends_iteration(order
     """aclose() mid-iteration cancels all requests; the loop then ends quietly."""
     api = FakeQoderAPI(pat="pt-test")
     fleet = _fleet(api, [30] * 6)
+    # The first pages the listing needs are answered; every later request hangs.
+    hang_after(api, 1 if order == "arrival" else len(fleet))
     async with connect(api) as client:
         before = task_count()
         fan = client.deployments.list_runs_across(list(fleet), concurrency=3, order=order, limit=10)
         got = 0
         async for _ in fan:
             got += 1
-            api.latency = HANG
             await wait_all_tasks_blocked()
             assert api.in_flight >= 1
             await fan.aclose()

@@ -20,7 +20,7 @@ from qoder_async import (
 )
 from qoder_async._pagination import Pager
 from qoder_async.testing import FakeQoderAPI, Fault
-from tests.helpers import BASE_URL, connect, deployment_with_runs, task_count
+from tests.helpers import BASE_URL, connect, deployment_with_runs, hang_after, task_count
 
 pytestmark = pytest.mark.anyio
 
@@ -124,6 +124,27 @@ async def test_next_page_is_requested_while_the_current_one_is_consumed() -> Non
             assert len(_runs_requests(api)) == 2
 
 
+async def test_the_next_request_is_on_the_wire_before_a_page_is_handed_out() -> None:
+    """Over HTTP, page 2's request has been sent by the time page 1 reaches the caller.
+
+    So a caller that then computes without awaiting cannot hold the prefetch back.
+    """
+    api = FakeQoderAPI(pat="pt-test")
+    deployment_id, _ = deployment_with_runs(api, 30)
+    hang_after(api, 1)
+    async with (
+        api.serve() as base_url,
+        QoderClient(pat=api.pat, base_url=base_url) as client,
+        client.deployments.list_runs(deployment_id, limit=10) as runs,
+    ):
+        await runs.__aiter__().__anext__()
+        prefetcher = runs._prefetcher
+        # No await since page 1 arrived, yet httpcore reported page 2's request as sent
+        # while that request still waits for its answer.
+        assert prefetcher._running
+        assert prefetcher._launched is None
+
+
 @pytest.mark.parametrize(("prefetch", "requests"), [(0, 1), (1, 2), (2, 3), (3, 4)])
 async def test_prefetch_depth_bounds_pages_fetched_ahead(prefetch: int, requests: int) -> None:
     """prefetch=N fetches at most N pages beyond the one being consumed, and 0 none."""
@@ -205,15 +226,15 @@ async def test_an_error_on_the_next_page_arrives_when_that_page_is_needed() -> N
     """A failed prefetch surfaces as itself, after every item of the earlier page."""
     api = FakeQoderAPI(pat="pt-test")
     deployment_id, ids = deployment_with_runs(api, 30)
+    # Page 1 is answered normally (a fault without a status lets the API answer); page 2,
+    # fetched ahead while page 1 is consumed, fails.
+    api.faults.extend([Fault(delay=0), Fault(status=500)])
     async with connect(api, max_retries=0) as client:
         got: list[str] = []
         runs = client.deployments.list_runs(deployment_id, limit=10)
         with pytest.raises(ServerError) as caught:
             async for run in runs:
-                got.append(run.id)
-                if len(got) == 1:
-                    # Armed before the prefetch task first runs: page 2 fails.
-                    api.faults.append(Fault(status=500))
+                got.append(run.id)  # noqa: PERF401 - keeps what arrived before the error
     assert got == ids[:10]
     assert caught.value.status_code == 500
     assert type(caught.value) is ServerError  # itself, not wrapped in an ExceptionGroup
@@ -223,11 +244,11 @@ async def test_break_inside_async_with_cancels_the_inflight_request() -> None:
     """Leaving `async with pager` early cancels the prefetch at once and leaves no task."""
     api = FakeQoderAPI(pat="pt-test")
     deployment_id, _ = deployment_with_runs(api, 40)
+    hang_after(api, 1)  # page 1 is answered; the prefetch of page 2 hangs
     async with connect(api) as client:
         before = task_count()
         async with client.deployments.list_runs(deployment_id, limit=10) as runs:
             async for _ in runs:
-                api.latency = 3600.0  # the prefetch of page 2 now hangs until cancelled
                 await wait_all_tasks_blocked()
                 assert api.in_flight == 1
                 break
@@ -244,11 +265,11 @@ async def test_caller_exception_cancels_and_propagates_as_itself() -> None:
 
     api = FakeQoderAPI(pat="pt-test")
     deployment_id, _ = deployment_with_runs(api, 40)
+    hang_after(api, 1)  # page 1 is answered; the prefetch of page 2 hangs
     async with connect(api) as client:
         with pytest.raises(BoomError):
             async with client.deployments.list_runs(deployment_id, limit=10) as runs:
                 async for _ in runs:
-                    api.latency = 3600.0
                     await wait_all_tasks_blocked()
                     raise BoomError
         assert api.in_flight == 0
@@ -259,6 +280,7 @@ async def test_outside_cancellation_cancels_the_prefetch() -> None:
     """Cancelling the consumer's scope from outside cancels the in-flight request too."""
     api = FakeQoderAPI(pat="pt-test")
     deployment_id, _ = deployment_with_runs(api, 40)
+    hang_after(api, 1)  # page 1 is answered; the prefetch of page 2 hangs
     consumed = anyio.Event()
     async with connect(api) as client:
         before = task_count()
@@ -266,7 +288,6 @@ async def test_outside_cancellation_cancels_the_prefetch() -> None:
         async def consume() -> None:
             async with client.deployments.list_runs(deployment_id, limit=10) as runs:
                 async for _ in runs:
-                    api.latency = 3600.0
                     consumed.set()
                     await anyio.sleep_forever()
 
@@ -285,13 +306,13 @@ async def test_aclose_cancels_the_prefetch_and_ends_iteration() -> None:
     """aclose() mid-iteration cancels the in-flight request; the loop then ends quietly."""
     api = FakeQoderAPI(pat="pt-test")
     deployment_id, _ = deployment_with_runs(api, 40)
+    hang_after(api, 1)  # page 1 is answered; the prefetch of page 2 hangs
     async with connect(api) as client:
         runs = client.deployments.list_runs(deployment_id, limit=10)
         got = 0
         async for _ in runs:
             got += 1
             if got == 1:
-                api.latency = 3600.0
                 await wait_all_tasks_blocked()
                 assert api.in_flight == 1
                 await runs.aclose()
@@ -321,10 +342,11 @@ async def test_cleanup_over_loopback_leaves_the_pool_idle() -> None:
     """Over real HTTP, an early exit leaves no busy connection and no ResourceWarning."""
     api = FakeQoderAPI(pat="pt-test")
     deployment_id, _ = deployment_with_runs(api, 40)
+    # Page 1 is answered, the prefetch of page 2 hangs until cancelled.
+    api.faults.extend([Fault(delay=0), Fault(delay=3600)])
     async with api.serve() as base_url, QoderClient(pat=api.pat, base_url=base_url) as client:
         async with client.deployments.list_runs(deployment_id, limit=10) as runs:
             async for _ in runs:
-                api.latency = 3600.0
                 await wait_all_tasks_blocked()
                 break
         pool = client._transport.http_client._transport._pool  # type: ignore[attr-defined]
@@ -334,7 +356,6 @@ async def test_cleanup_over_loopback_leaves_the_pool_idle() -> None:
         assert not any(
             connection.info().startswith("HTTP/1.1, ACTIVE") for connection in pool.connections
         )
-        api.latency = 0.0
         assert (await client.deployments.get(deployment_id)).id == deployment_id
     assert len(_runs_requests(api)) == 2
 
