@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import httpx
 
 from qoder_async._deployments import Deployments
-from qoder_async._params import check_seconds
+from qoder_async._params import check_header_value, check_seconds
 from qoder_async._runs import DeploymentRuns
 from qoder_async._taskgroup import HelperTaskGroup
 from qoder_async._transport import Transport
@@ -41,7 +42,9 @@ class QoderClient:
 
     Inside `async with`, listings prefetch their next page in the client's task group;
     a client used without `async with` still works but fetches each page on demand.
-    Raises ValueError if no PAT is given or found.
+    `workspace_id` and `betas` send the `qoder-workspace-id` and `x-qoder-beta` headers
+    that the official SDKs send; the docs do not mention them (spec 1), so both are
+    optional pass-throughs. Raises ValueError if no PAT is given or found.
     """
 
     def __init__(
@@ -53,6 +56,8 @@ class QoderClient:
         max_retries: int = 2,
         max_connections: int | None = None,
         http_client: httpx.AsyncClient | None = None,
+        workspace_id: str | None = None,
+        betas: Sequence[str] = (),
     ) -> None:
         pat = pat if pat is not None else os.environ.get("QODER_PAT") or None
         if pat is None:
@@ -81,6 +86,16 @@ class QoderClient:
         elif max_connections < 1:
             msg = f"max_connections must be >= 1, got {max_connections}"
             raise ValueError(msg)
+        extra_headers = {}
+        if workspace_id is not None:
+            extra_headers["qoder-workspace-id"] = check_header_value(workspace_id, "workspace_id")
+        if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence):
+            msg = f"betas must be a list of str, got {type(betas).__name__}"
+            raise TypeError(msg)
+        if betas:
+            extra_headers["x-qoder-beta"] = ",".join(
+                check_header_value(beta, "betas item") for beta in betas
+            )
         self._transport = Transport(
             pat=pat,
             base_url=base_url,
@@ -88,6 +103,7 @@ class QoderClient:
             max_retries=max_retries,
             max_connections=max_connections,
             http_client=http_client,
+            headers=extra_headers,
         )
         self._helpers = HelperTaskGroup()
         # Set on with_options() copies: they prefetch in, and live as long as, this client.

@@ -143,9 +143,19 @@ class Prefetcher(Generic[T]):
         self._waiter: anyio.Event | None = None
         # Set once the prefetch task's request is on the wire (or can go no further).
         self._launched: anyio.Event | None = None
+        # The launch that was pending when the last page was handed out, and whether a
+        # consumer was ever seen to come back before such a launch happened (see next_page).
+        self._pending_launch: anyio.Event | None = None
+        self._consumer_starves = False
 
     async def next_page(self) -> Page[T] | None:
         """The next page, or None once the listing is exhausted; re-raises fetch errors."""
+        if self._pending_launch is not None:
+            if not self._pending_launch.is_set():
+                # The caller came back before the request fetched ahead was even sent: it
+                # computes without awaiting. From now on pages wait for that send.
+                self._consumer_starves = True
+            self._pending_launch = None
         while not self._buffer:
             if self._closed or (self._chain.done and not self._running):
                 return None
@@ -160,11 +170,16 @@ class Prefetcher(Generic[T]):
             raise item.error
         if self._eager and not self._running:
             self._start()
-        # Hand this page out only once the request being fetched ahead is on its way: a
-        # consumer that then computes without awaiting cannot hold it back any more.
         launched = self._launched
         if launched is not None:
-            await launched.wait()
+            if self._consumer_starves:
+                # Hand this page out only once the request fetched ahead is on its way, or a
+                # consumer that computes without awaiting would hold it back until it asks
+                # for the next page. Not done for consumers that await (the usual case):
+                # for them sending overlaps with their work and waiting would only add it.
+                await launched.wait()
+            else:
+                self._pending_launch = launched
         return item
 
     @property

@@ -31,6 +31,7 @@ __all__ = [
     "check_bool",
     "check_datetime",
     "check_enum",
+    "check_header_value",
     "check_id",
     "check_idempotency_key",
     "check_limit",
@@ -56,7 +57,7 @@ MAX_VAULT_IDS = 50
 MAX_METADATA_KEYS = 16
 MAX_METADATA_KEY = 64
 MAX_METADATA_VALUE = 512
-MAX_IDEMPOTENCY_KEY = 255
+MAX_HEADER_VALUE = 255
 # Visible ASCII, inner spaces allowed: what an HTTP header value can carry unchanged.
 _HEADER_TOKEN = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?\Z")
 # Ids go into URL paths: restricting them to the id alphabet rules out path injection.
@@ -141,17 +142,22 @@ def check_seconds(value: object, name: str) -> float:
     return float(value)
 
 
-def check_idempotency_key(value: object) -> str:
-    """Return an Idempotency-Key that can travel as an HTTP header value (spec 1)."""
-    check_str(value, "idempotency_key")
+def check_header_value(value: object, name: str) -> str:
+    """Return a value that can travel as an HTTP header unchanged (1 to 255 characters)."""
+    check_str(value, name)
     assert isinstance(value, str)  # noqa: S101 - narrowed by check_str
-    if len(value) > MAX_IDEMPOTENCY_KEY or not _HEADER_TOKEN.match(value):
+    if len(value) > MAX_HEADER_VALUE or not _HEADER_TOKEN.match(value):
         msg = (
-            "idempotency_key must be 1 to 255 printable ASCII characters without "
+            f"{name} must be 1 to 255 printable ASCII characters without "
             f"surrounding spaces, got {value!r}"
         )
         raise ValueError(msg)
     return value
+
+
+def check_idempotency_key(value: object) -> str:
+    """Return an Idempotency-Key that can travel as an HTTP header value (spec 1)."""
+    return check_header_value(value, "idempotency_key")
 
 
 def check_name(value: object) -> str:

@@ -115,6 +115,7 @@ class Transport:
         max_retries: int,
         max_connections: int,
         http_client: httpx.AsyncClient | None,
+        headers: Mapping[str, str] | None = None,
         gate: BackoffGate | None = None,
         limiter: anyio.CapacityLimiter | None = None,
     ) -> None:
@@ -145,6 +146,7 @@ class Transport:
             "Authorization": f"Bearer {pat}",
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
+            **(headers or {}),
         }
 
     def copy(self, *, timeout: float | None, max_retries: int) -> Transport:

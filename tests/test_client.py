@@ -373,3 +373,38 @@ async def test_repr_shows_configuration_but_not_the_pat(monkeypatch: pytest.Monk
     async with QoderClient() as env_client:
         assert "pt-secret-env" not in repr(env_client)
         assert DEFAULT_BASE_URL in repr(env_client)
+
+
+# --- SDK-only headers (spec 1: sent by the official SDKs, not documented) -------------------
+
+
+@pytest.mark.anyio
+async def test_workspace_and_beta_headers_are_sent_when_given() -> None:
+    """`workspace_id=` and `betas=` become the qoder-workspace-id and x-qoder-beta headers."""
+    request = await sent_request(pat=PAT, workspace_id="ws_123", betas=["a-2026", "b-2026"])
+    assert request.headers["qoder-workspace-id"] == "ws_123"
+    assert request.headers["x-qoder-beta"] == "a-2026,b-2026"
+
+
+@pytest.mark.anyio
+async def test_workspace_and_beta_headers_are_absent_by_default() -> None:
+    """Neither SDK-only header is sent unless asked for."""
+    request = await sent_request(pat=PAT)
+    assert "qoder-workspace-id" not in request.headers
+    assert "x-qoder-beta" not in request.headers
+
+
+@pytest.mark.parametrize(
+    ("options", "exc"),
+    [
+        ({"workspace_id": ""}, ValueError),
+        ({"workspace_id": "ws 1\n"}, ValueError),
+        ({"workspace_id": 5}, TypeError),
+        ({"betas": "one-beta"}, TypeError),
+        ({"betas": ["ok", " padded"]}, ValueError),
+    ],
+)
+def test_bad_sdk_only_headers_are_rejected(options: dict[str, Any], exc: type[Exception]) -> None:
+    """Header values that could not travel unchanged are refused when the client is made."""
+    with pytest.raises(exc, match=r"workspace_id|betas"):
+        QoderClient(pat=PAT, **options)

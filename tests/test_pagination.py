@@ -124,23 +124,29 @@ async def test_next_page_is_requested_while_the_current_one_is_consumed() -> Non
             assert len(_runs_requests(api)) == 2
 
 
-async def test_the_next_request_is_on_the_wire_before_a_page_is_handed_out() -> None:
-    """Over HTTP, page 2's request has been sent by the time page 1 reaches the caller.
+async def test_a_caller_that_never_awaits_still_gets_the_next_request_sent() -> None:
+    """Once a caller is seen computing without awaiting, pages wait for the next send.
 
-    So a caller that then computes without awaiting cannot hold the prefetch back.
+    Over HTTP: the caller takes page 1 and at once asks for page 2, before page 2's
+    prefetch could even be sent. From then on a page is handed out only once the request
+    fetched ahead is on the wire, so the caller's computing overlaps with the network.
     """
     api = FakeQoderAPI(pat="pt-test")
-    deployment_id, _ = deployment_with_runs(api, 30)
-    hang_after(api, 1)
+    deployment_id, _ = deployment_with_runs(api, 40)
+    hang_after(api, 2)  # pages 1 and 2 are answered; page 3 waits until cancelled
     async with (
         api.serve() as base_url,
         QoderClient(pat=api.pat, base_url=base_url) as client,
         client.deployments.list_runs(deployment_id, limit=10) as runs,
     ):
-        await runs.__aiter__().__anext__()
+        pages = runs.pages()
+        await pages.__anext__()
         prefetcher = runs._prefetcher
-        # No await since page 1 arrived, yet httpcore reported page 2's request as sent
+        assert not prefetcher._consumer_starves  # an awaiting caller is never made to wait
+        await pages.__anext__()
+        # No await since page 2 arrived, yet httpcore reported page 3's request as sent
         # while that request still waits for its answer.
+        assert prefetcher._consumer_starves
         assert prefetcher._running
         assert prefetcher._launched is None
 
