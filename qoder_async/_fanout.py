@@ -299,6 +299,11 @@ class FanOut:
             self._task_group,
             on_change=lambda: self._on_stream_change(stream),
             eager=self._order == "arrival",
+            # Each page waits for its stream's next request to be sent. Measured in
+            # bench_fanout: launching requests one after another rather than in bursts
+            # spares httpcore's pool, which scans every connection for every waiting
+            # request, and cut client CPU per request by about a third at 32+ streams.
+            pace_sends=True,
         )
         self._streams.append(stream)
         if not stream.prefetcher.start():

@@ -123,6 +123,7 @@ class Prefetcher(Generic[T]):
         on_change: Callable[[], None] | None = None,
         *,
         eager: bool = True,
+        pace_sends: bool = False,
     ) -> None:
         self._chain = chain
         self._on_change = on_change
@@ -146,7 +147,7 @@ class Prefetcher(Generic[T]):
         # The launch that was pending when the last page was handed out, and whether a
         # consumer was ever seen to come back before such a launch happened (see next_page).
         self._pending_launch: anyio.Event | None = None
-        self._consumer_starves = False
+        self._consumer_starves = pace_sends
 
     async def next_page(self) -> Page[T] | None:
         """The next page, or None once the listing is exhausted; re-raises fetch errors."""
