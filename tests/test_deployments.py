@@ -29,11 +29,9 @@ from qoder_async import (
     TriggerType,
 )
 from qoder_async.testing import FakeQoderAPI, Fault
-from tests.helpers import BASE_URL, START, connect, deployment_with_runs
+from tests.helpers import BASE_URL, START, deployment_with_runs
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from qoder_async import Pager
     from qoder_async.testing import RecordedRequest
 
@@ -45,19 +43,6 @@ ENV = "env_019e49a1780171daac1e6b01f290ac2b"
 EVENT = InitialEvent(type=EventType.USER_MESSAGE, content="Generate today's status report")
 MISSING_DEP = "dep_00000000000000000000000000000000"
 MISSING_RUN = "drun_00000000000000000000000000000000"
-
-
-@pytest.fixture
-def api() -> FakeQoderAPI:
-    """An empty fake; each test adds the data it needs."""
-    return FakeQoderAPI(pat=PAT)
-
-
-@pytest.fixture
-async def client(api: FakeQoderAPI) -> AsyncIterator[QoderClient]:
-    """A client talking to `api` in-process."""
-    async with connect(api) as client:
-        yield client
 
 
 async def ids(pager: Pager[Deployment] | Pager[DeploymentRun]) -> list[str]:

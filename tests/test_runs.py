@@ -16,32 +16,16 @@ from qoder_async import (
     RunTimeoutError,
     TriggerType,
 )
-from qoder_async.testing import FakeQoderAPI
-from tests.helpers import START, connect, deployment_with_runs
+from tests.helpers import START, deployment_with_runs
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from qoder_async import Pager
-    from qoder_async.testing import RecordedRequest
+    from qoder_async.testing import FakeQoderAPI, RecordedRequest
 
 pytestmark = pytest.mark.anyio
 
 PAT = "pt-test"
 MISSING_RUN = "drun_00000000000000000000000000000000"
-
-
-@pytest.fixture
-def api() -> FakeQoderAPI:
-    """An empty fake; each test adds the data it needs."""
-    return FakeQoderAPI(pat=PAT)
-
-
-@pytest.fixture
-async def client(api: FakeQoderAPI) -> AsyncIterator[QoderClient]:
-    """A client talking to `api` in-process."""
-    async with connect(api) as client:
-        yield client
 
 
 async def ids(pager: Pager[DeploymentRun]) -> list[str]:
