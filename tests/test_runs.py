@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
-PAT = "pt-test"
 MISSING_RUN = "drun_00000000000000000000000000000000"
 
 
