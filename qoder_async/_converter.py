@@ -113,7 +113,11 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook_func(lambda type_: type_ is object, lambda value, _: value)
     for open_enum in (DeploymentStatus, RunStatus, TriggerType, EventType):
         conv.register_structure_hook(Union[open_enum, str], _open_enum_hook(open_enum))  # noqa: UP007
-    conv.register_structure_hook(Union[RunStatus, str, None], _optional(_open_enum_hook(RunStatus)))  # noqa: UP007
+    run_status = Union[RunStatus, str]  # noqa: UP007
+    conv.register_structure_hook(
+        Union[RunStatus, str, None],  # noqa: UP007
+        _optional(_open_enum_hook(RunStatus), run_status),
+    )
 
     structure_block = conv.get_structure_hook(ContentBlock)
 
@@ -157,17 +161,14 @@ def _optional_hook(conv: cattrs.Converter, type_: object) -> Any:
     # cattrs' generic optional hook dispatches on the inner type at every call; binding the
     # inner hook once makes optional fields (most of a run) about a third cheaper.
     (inner,) = (arg for arg in get_args(type_) if arg is not type(None))
-    hook = conv.get_structure_hook(inner)
+    return _optional(conv.get_structure_hook(inner), inner)
+
+
+def _optional(hook: Any, inner: object) -> Any:
+    """`hook` for `inner`, letting None through."""
 
     def structure_optional(value: object, _: object) -> object:
         return None if value is None else hook(value, inner)
-
-    return structure_optional
-
-
-def _optional(hook: Any) -> Any:
-    def structure_optional(value: object, type_: object) -> object:
-        return None if value is None else hook(value, type_)
 
     return structure_optional
 
