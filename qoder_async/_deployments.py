@@ -398,6 +398,8 @@ class Deployments(Resource):
             "POST",
             f"/deployments/{deployment_id}/{action}",
             Deployment,
+            # Both official SDKs send `{}` as JSON; the docs mark Content-Type required (7.5).
+            json_body={},
             idempotency_key=idempotency_key,
         )
 

@@ -8,8 +8,11 @@ QoderError                      anything raised by this package on purpose
 │   ├── PermissionDeniedError   403 permission_error
 │   ├── NotFoundError           404 not_found_error
 │   ├── ConflictError           409 conflict_error
+│   ├── RequestTooLargeError    413 (body over the gateway's limit, spec 1)
+│   ├── UnprocessableEntityError 422 (the official SDKs map it, spec 7.6)
 │   ├── RateLimitError          429 (gateway back-pressure, spec 2.2)
 │   └── ServerError             5xx
+│       └── OverloadedError     529 (the API is overloaded, spec 7.6)
 ├── APIConnectionError          no usable response: refused, reset, protocol error
 │   └── APITimeoutError         the request timed out
 ├── ResponseValidationError     a 2xx body that is not JSON or not the documented shape
@@ -36,13 +39,16 @@ __all__ = [
     "BadRequestError",
     "ConflictError",
     "NotFoundError",
+    "OverloadedError",
     "PaginationError",
     "PermissionDeniedError",
     "QoderError",
     "RateLimitError",
+    "RequestTooLargeError",
     "ResponseValidationError",
     "RunTimeoutError",
     "ServerError",
+    "UnprocessableEntityError",
 ]
 
 
@@ -54,7 +60,8 @@ class APIError(QoderError):
     """The API answered with an error status.
 
     Carries the HTTP `status_code`, the API's `error_type` and `message` (from the error
-    envelope, spec 2.1), the offending `param` if the API named one, and the `request_id`
+    envelope, spec 2.1), its finer-grained `code` when it sends one (spec 7.6), the
+    offending `param` if the API named one, and the `request_id`
     to quote to Qoder support. Bodies that are not the envelope (the gateway answers 429/503
     with no body, spec 2.2) still produce the right subclass, with `error_type` None.
     """
@@ -65,6 +72,7 @@ class APIError(QoderError):
         *,
         status_code: int,
         error_type: str | None = None,
+        code: str | None = None,
         param: str | None = None,
         request_id: str | None = None,
         body: object = None,
@@ -73,12 +81,15 @@ class APIError(QoderError):
         self.message = message
         self.status_code = status_code
         self.error_type = error_type
+        self.code = code
         self.param = param
         self.request_id = request_id
         self.body = body
 
     def __str__(self) -> str:
         kind = f" {self.error_type}" if self.error_type else ""
+        if self.code:
+            kind += f" ({self.code})"
         param = f" (param: {self.param})" if self.param else ""
         rid = f" [request_id: {self.request_id}]" if self.request_id else ""
         return f"{self.status_code}{kind}: {self.message}{param}{rid}"
@@ -86,7 +97,7 @@ class APIError(QoderError):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(status_code={self.status_code}, "
-            f"error_type={self.error_type!r}, message={self.message!r}, "
+            f"error_type={self.error_type!r}, code={self.code!r}, message={self.message!r}, "
             f"param={self.param!r}, request_id={self.request_id!r})"
         )
 
@@ -114,6 +125,14 @@ class ConflictError(APIError):
     """
 
 
+class RequestTooLargeError(APIError):
+    """413: the request body is over the gateway's size limit (32 MB global, 4 MB CN, spec 1)."""
+
+
+class UnprocessableEntityError(APIError):
+    """422: the request was well-formed but the API could not process it (spec 7.6)."""
+
+
 class RateLimitError(APIError):
     """429: the gateway asks the client to slow down.
 
@@ -127,6 +146,7 @@ class RateLimitError(APIError):
         *,
         status_code: int = 429,
         error_type: str | None = None,
+        code: str | None = None,
         param: str | None = None,
         request_id: str | None = None,
         body: object = None,
@@ -136,6 +156,7 @@ class RateLimitError(APIError):
             message,
             status_code=status_code,
             error_type=error_type,
+            code=code,
             param=param,
             request_id=request_id,
             body=body,
@@ -145,6 +166,10 @@ class RateLimitError(APIError):
 
 class ServerError(APIError):
     """5xx: the API or its gateway failed; raised once the client's retries are used up."""
+
+
+class OverloadedError(ServerError):
+    """529: the API is overloaded; retried like other 5xx, raised once retries are used up."""
 
 
 class APIConnectionError(QoderError):

@@ -66,7 +66,10 @@ _STATUS_ERRORS: Final[Mapping[int, type[_errors.APIError]]] = {
     403: _errors.PermissionDeniedError,
     404: _errors.NotFoundError,
     409: _errors.ConflictError,
+    413: _errors.RequestTooLargeError,
+    422: _errors.UnprocessableEntityError,
     429: _errors.RateLimitError,
+    529: _errors.OverloadedError,
 }
 
 # 429 and 503 are the gateway's overload signals (spec 2.2): they pause the whole client.
@@ -195,6 +198,9 @@ class Transport:
 
         attempt = 0
         while True:
+            if attempt:
+                # As the official SDKs do (spec 7.5): lets the server tell retries apart.
+                headers["X-Qoder-Retry-Count"] = str(attempt)
             error: _errors.QoderError
             response: httpx.Response | None = None
             try:
@@ -328,7 +334,7 @@ def _retry_delay(response: httpx.Response | None, attempt: int) -> float:
 
 def _api_error(response: httpx.Response, sent_request_id: str) -> _errors.APIError:
     status = response.status_code
-    error_type = message = param = body_request_id = None
+    error_type = message = code = param = body_request_id = None
     body: object = None
     try:
         body = json.loads(response.content) if response.content else None
@@ -339,6 +345,7 @@ def _api_error(response: httpx.Response, sent_request_id: str) -> _errors.APIErr
         if isinstance(envelope, dict):
             error_type = _str_or_none(envelope.get("type"))
             message = _str_or_none(envelope.get("message"))
+            code = _str_or_none(envelope.get("code"))
             param = _str_or_none(envelope.get("param"))
         body_request_id = _str_or_none(body.get("request_id"))
     # Header first, then body, then our own (spec 2.1: the server echoes ours or makes one).
@@ -356,6 +363,7 @@ def _api_error(response: httpx.Response, sent_request_id: str) -> _errors.APIErr
             message,
             status_code=status,
             error_type=error_type,
+            code=code,
             param=param,
             request_id=request_id,
             body=body,
@@ -365,6 +373,7 @@ def _api_error(response: httpx.Response, sent_request_id: str) -> _errors.APIErr
         message,
         status_code=status,
         error_type=error_type,
+        code=code,
         param=param,
         request_id=request_id,
         body=body,
