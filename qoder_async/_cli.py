@@ -105,7 +105,7 @@ async def _demo(latency: float) -> None:
             concurrency=8,
         ) as runs:
             async for run in runs:
-                when = run.triggered_at or run.created_at
+                when = run.sort_time
                 _say(f"   {when:%Y-%m-%d %H:%M}  {run.deployment_id}  {run.status}")
                 shown += 1
                 if shown == 5:

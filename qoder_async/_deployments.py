@@ -245,7 +245,8 @@ class Deployments(Resource):
         When the deployment is already at its `max_concurrent` limit the call still
         succeeds and the run comes back with status "skipped" (spec 3.8). With `wait=True`
         it then polls until the run is terminal, as `client.deployment_runs.wait` does
-        (`timeout` and `poll_interval` apply only then; RunTimeoutError on timeout).
+        (`timeout` and `poll_interval` apply only then; RunTimeoutError on timeout). A run
+        returned in the minimal shape of spec 7.1 is final at once and is not polled.
         """
         deployment_id = check_id(deployment_id, "dep_", "deployment_id")
         if not isinstance(wait, bool):

@@ -42,7 +42,6 @@ from qoder_async._taskgroup import HelperTaskGroup
 from qoder_async._transport import launched
 
 if TYPE_CHECKING:
-    from datetime import datetime
     from types import TracebackType
 
     from anyio.abc import TaskGroup
@@ -55,8 +54,6 @@ __all__ = ["DeploymentSource", "ErrorPolicy", "FanOut", "Order"]
 Order = Literal["arrival", "newest_first"]
 ErrorPolicy = Literal["skip", "raise"] | Callable[[str, NotFoundError], object]
 DeploymentSource = Iterable[str | Deployment] | AsyncIterable[str | Deployment]
-
-_EPOCH_KEY = float("-inf")
 
 
 class _Stream:
@@ -79,8 +76,7 @@ class _Head:
     __slots__ = ("id", "stream", "timestamp")
 
     def __init__(self, run: DeploymentRun, stream: _Stream) -> None:
-        moment: datetime | None = run.triggered_at or run.created_at
-        self.timestamp = moment.timestamp() if moment is not None else _EPOCH_KEY
+        self.timestamp = run.sort_time.timestamp()
         self.id = run.id
         self.stream = stream
 

@@ -225,8 +225,10 @@ class CasRunExtras:
 class DeploymentRun:
     """One execution of a deployment.
 
-    Everything beyond the CMA core (`status`, `triggered_at`, `completed_at`, `duration_ms`,
-    `cas_run_extras`) is absent from older docs and therefore optional (spec 5.6).
+    Runs come in two shapes (spec 7.1): the minimal one of the contract examples (no
+    `status`, `triggered_at`, `completed_at`, `duration_ms` or `cas_run_extras`) and the
+    rich one of section 4.2. Everything beyond the minimal core is therefore optional;
+    `is_terminal` and `sort_time` answer "finished?" and "when?" for both.
     """
 
     id: str
@@ -244,15 +246,27 @@ class DeploymentRun:
     cas_run_extras: CasRunExtras | None = None
 
     @property
-    def is_terminal(self) -> bool:
-        """Whether the run has finished: completed, failed or skipped.
+    def is_minimal_shape(self) -> bool:
+        """Whether the run came in the minimal shape of spec 7.1, with no `status`."""
+        return self.status is None
 
-        Runs in the older shape carry no `status` (spec 3.10); they count as finished once
-        they have a `completed_at` or an `error`.
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the run has finished; the one rule for both shapes of spec 7.1.
+
+        A rich-shape run is finished once its `status` is completed, failed or skipped.
+        A minimal-shape run (no `status`, as in the official SDKs' contract examples) is
+        a record of session creation, success or failure, and is final as soon as it is
+        returned: what the session then does is not the run's business (spec 7.1).
         """
         if self.status is None:
-            return self.completed_at is not None or self.error is not None
+            return True
         return self.status in TERMINAL_RUN_STATUSES
+
+    @property
+    def sort_time(self) -> datetime:
+        """The instant lists order runs by: `triggered_at`, else `created_at` (spec 7.1)."""
+        return self.triggered_at or self.created_at
 
 
 @attrs.frozen(kw_only=True)

@@ -107,6 +107,8 @@ class DeploymentRuns(Resource):
     ) -> DeploymentRun:
         """Poll a run until it is terminal (completed, failed or skipped) and return it.
 
+        A run in the minimal shape of spec 7.1 (no `status`) is final as soon as it is
+        returned, so waiting on one costs exactly one GET (see `DeploymentRun.is_terminal`).
         Polls after `poll_interval` seconds, then 1.5 times longer each time, up to 15 s.
         Raises RunTimeoutError, carrying the last state seen, if the run is still going
         after `timeout` seconds (None waits forever). A failed run is returned, not raised:

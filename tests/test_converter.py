@@ -120,7 +120,10 @@ def test_older_small_run_shape_structures() -> None:
     run = structure(raw, DeploymentRun)
     assert run.status is None
     assert run.triggered_at is None
-    assert not run.is_terminal
+    # Spec 7.1: a run in the minimal shape is final as soon as it is returned.
+    assert run.is_terminal
+    assert run.is_minimal_shape
+    assert run.sort_time == run.created_at
 
 
 def test_unknown_fields_are_ignored_and_unknown_enums_kept() -> None:

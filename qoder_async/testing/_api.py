@@ -16,7 +16,7 @@ from ._data import Seeder, make_run, trigger_context
 from ._faults import Fault, fault_headers, fault_reply, replaces_response, take_fault
 from ._records import RecordedRequest, RecordView
 from ._routes import INVALID_JSON, dispatch
-from ._store import Store
+from ._store import RunShape, Store
 from ._validate import create_fields
 from ._wire import NS_PER_SECOND, ApiError, Reply, error_body, format_ts, to_ns
 
@@ -50,12 +50,22 @@ class FakeQoderAPI:
       `record_requests` is False, for long-running servers).
     - `in_flight`, `max_in_flight`: requests being handled now and the peak since the
       last `reset_stats()`.
+    - `run_shape`: which of the two run shapes of spec 7.1 runs are served in. "mixed"
+      (the default): runs of about a quarter of the seeded deployments come in the
+      minimal shape (no `status`, `triggered_at`, `completed_at`, `duration_ms`,
+      `cas_run_extras`), every other run in the rich shape; "minimal": every run;
+      "rich": none. `runs` always shows the whole record.
 
     Not thread-safe: use it from the event loop that serves it.
     """
 
     def __init__(
-        self, *, pat: str = "pt-fake-token", seed: int = 0, now: datetime | None = None
+        self,
+        *,
+        pat: str = "pt-fake-token",
+        seed: int = 0,
+        now: datetime | None = None,
+        run_shape: RunShape = "mixed",
     ) -> None:
         self.pat = pat
         self.latency: float = 0.0
@@ -67,6 +77,7 @@ class FakeQoderAPI:
         self.max_in_flight = 0
         rng = random.Random(seed)
         self._store = Store(Clock(to_ns(now or DEFAULT_NOW)), IdFactory(rng))
+        self._store.run_shape = run_shape
         self._seeder = Seeder(self._store, rng)
         self._idempotent: dict[str, tuple[bytes, Reply]] = {}
         self._names = 0
@@ -92,6 +103,15 @@ class FakeQoderAPI:
     def runs(self) -> Mapping[str, dict[str, Any]]:
         """Stored runs by id, as JSON; every lookup returns a fresh copy."""
         return RecordView(self._store.runs, self._store)
+
+    @property
+    def run_shape(self) -> RunShape:
+        """Which shape runs are served in: "mixed", "rich" or "minimal" (spec 7.1)."""
+        return self._store.run_shape
+
+    @run_shape.setter
+    def run_shape(self, shape: RunShape) -> None:
+        self._store.run_shape = shape
 
     def seed(self, deployments: int = 10, runs_per_deployment: int = 5) -> None:
         """Add realistic generated deployments, each with `runs_per_deployment` runs.

@@ -30,7 +30,7 @@ class RecordedRequest:
 
 
 class RecordView(Mapping[str, dict[str, Any]]):
-    """A read-only view of stored records; each lookup returns a fresh copy."""
+    """A read-only view of stored records; each lookup returns a fresh copy of the whole record."""
 
     def __init__(self, records: dict[str, dict[str, Any]], store: Store) -> None:
         self._records = records
@@ -39,7 +39,8 @@ class RecordView(Mapping[str, dict[str, Any]]):
     def __getitem__(self, record_id: str) -> dict[str, Any]:
         if record_id not in self._records:
             raise KeyError(record_id)
-        copy: dict[str, Any] = json.loads(self._store.encoded(record_id))
+        # The whole record, even for a run served in the minimal shape (spec 7.1).
+        copy: dict[str, Any] = json.loads(json.dumps(self._records[record_id]))
         return copy
 
     def __iter__(self) -> Iterator[str]:

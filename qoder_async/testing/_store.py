@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._data import JSON, cas_config, deployment_json, make_run, schedule_json
 from ._validate import MAX_METADATA_KEYS
@@ -19,6 +19,13 @@ if TYPE_CHECKING:
 Key = tuple[int, str]
 
 TERMINAL = frozenset({"completed", "failed", "skipped"})
+
+# Spec 7.1: the only fields of a run in the minimal shape of the contract examples.
+MINIMAL_RUN_FIELDS = frozenset(
+    {"agent", "created_at", "deployment_id", "error", "id", "session_id", "trigger_context", "type"}
+)
+RunShape = Literal["mixed", "rich", "minimal"]
+RUN_SHAPES: tuple[RunShape, ...] = ("mixed", "rich", "minimal")
 
 
 class Store:
@@ -43,6 +50,10 @@ class Store:
         self.run_instants: set[int] = set()
         # GETs seen per run started by POST /run, for FakeQoderAPI.run_polls_to_complete.
         self.polls: dict[str, int] = {}
+        # Runs kept whole here (for filters and the state machine) but served in the
+        # minimal shape of spec 7.1 under the "mixed" run shape.
+        self.minimal_runs: set[str] = set()
+        self._run_shape: RunShape = "mixed"
         self._cache: dict[str, bytes] = {}
 
     # -- records and indexes -------------------------------------------------------------
@@ -81,11 +92,29 @@ class Store:
             at += unit
         return at, format_ts(at, digits)
 
+    @property
+    def run_shape(self) -> RunShape:
+        """Which shape runs are served in: "mixed", "rich" or "minimal" (spec 7.1)."""
+        return self._run_shape
+
+    @run_shape.setter
+    def run_shape(self, shape: RunShape) -> None:
+        if shape not in RUN_SHAPES:
+            raise ValueError(f"run_shape must be one of {', '.join(RUN_SHAPES)}, got {shape!r}")
+        self._run_shape = shape
+        self._cache.clear()
+
     def encoded(self, record_id: str) -> bytes:
-        """The JSON encoding of a deployment or run, cached until it changes."""
+        """The JSON a deployment or run is served as, cached until it changes."""
         body = self._cache.get(record_id)
         if body is None:
-            record = self.deployments.get(record_id) or self.runs[record_id]
+            record = self.deployments.get(record_id)
+            if record is None:
+                record = self.runs[record_id]
+                if self._run_shape == "minimal" or (
+                    self._run_shape == "mixed" and record_id in self.minimal_runs
+                ):
+                    record = {k: v for k, v in record.items() if k in MINIMAL_RUN_FIELDS}
             body = self._cache[record_id] = dumps(record)
         return body
 
