@@ -46,12 +46,14 @@ from qoder_async._models import (
     TriggerType,
 )
 from qoder_async._pagination import Pager
+from qoder_async._sentinel import NOT_GIVEN, NotGiven
 from qoder_async._transport import VERSION as _VERSION
 
 __version__ = _VERSION
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "NOT_GIVEN",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -70,6 +72,7 @@ __all__ = [
     "EventType",
     "InitialEvent",
     "NotFoundError",
+    "NotGiven",
     "OverloadedError",
     "Page",
     "Pager",

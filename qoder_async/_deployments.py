@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qoder_async._fanout import FanOut
 from qoder_async._models import (
@@ -40,8 +40,10 @@ from qoder_async._runs import (
     check_wait_args,
     wait_for_run,
 )
+from qoder_async._sentinel import NOT_GIVEN, NotGivenOr
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
 
     from qoder_async._fanout import DeploymentSource, ErrorPolicy, Order
@@ -131,6 +133,7 @@ class Deployments(Resource):
         Without `schedule` the deployment runs only when triggered. 1-50 initial events,
         at most 50 vault ids, metadata of at most 16 keys (keys <= 64, values <= 512 chars).
         `environment_variables` and `budget` are passed through as the official SDK does.
+        Optional arguments left as None are not sent.
         """
         body: dict[str, object] = {
             "name": check_name(name),
@@ -138,19 +141,19 @@ class Deployments(Resource):
             "environment_id": check_id(environment_id, "env_", "environment_id"),
             "initial_events": events_json(initial_events),
         }
-        body.update(
-            _optional_fields(
-                description=description,
-                schedule=schedule,
-                resources=resources,
-                vault_ids=vault_ids,
-                metadata=metadata,
-                cas_config=cas_config,
-                environment_variables=environment_variables,
-                budget=budget,
-                allow_delete=False,
-            )
-        )
+        for field, value in (
+            ("description", description),
+            ("schedule", schedule),
+            ("resources", resources),
+            ("vault_ids", vault_ids),
+            ("environment_variables", environment_variables),
+            ("budget", budget),
+        ):
+            if value is not None:
+                body[field] = _FIELD_JSON[field](value)
+        user_metadata = _metadata_json(metadata, cas_config, allow_delete=False)
+        if user_metadata is not None:
+            body["metadata"] = user_metadata
         return await self._call(
             "POST", "/deployments", Deployment, json_body=body, idempotency_key=idempotency_key
         )
@@ -159,48 +162,68 @@ class Deployments(Resource):
         self,
         deployment_id: str,
         *,
-        name: str | None = None,
-        description: str | None = None,
-        agent: str | AgentRef | None = None,
-        environment_id: str | None = None,
-        schedule: Schedule | None = None,
-        initial_events: Sequence[InitialEvent] | None = None,
-        resources: Sequence[Mapping[str, object]] | None = None,
-        vault_ids: Sequence[str] | None = None,
-        metadata: Mapping[str, str | None] | None = None,
-        cas_config: CasConfig | None = None,
-        environment_variables: str | None = None,
-        budget: Mapping[str, object] | None = None,
+        name: NotGivenOr[str] = NOT_GIVEN,
+        description: NotGivenOr[str | None] = NOT_GIVEN,
+        agent: NotGivenOr[str | AgentRef] = NOT_GIVEN,
+        environment_id: NotGivenOr[str] = NOT_GIVEN,
+        schedule: NotGivenOr[Schedule | None] = NOT_GIVEN,
+        initial_events: NotGivenOr[Sequence[InitialEvent]] = NOT_GIVEN,
+        resources: NotGivenOr[Sequence[Mapping[str, object]] | None] = NOT_GIVEN,
+        vault_ids: NotGivenOr[Sequence[str] | None] = NOT_GIVEN,
+        metadata: NotGivenOr[Mapping[str, str | None]] = NOT_GIVEN,
+        cas_config: NotGivenOr[CasConfig] = NOT_GIVEN,
+        environment_variables: NotGivenOr[str | None] = NOT_GIVEN,
+        budget: NotGivenOr[Mapping[str, object] | None] = NOT_GIVEN,
         idempotency_key: str | None = None,
     ) -> Deployment:
         """Change some fields of a deployment (a merge-patch sent as POST, spec 3.4).
 
-        Fields left as None keep their value. Lists replace the whole list. In `metadata`,
-        a key mapped to None is deleted. Raises ValueError if no field is given.
+        An argument left out is not sent, so the field keeps its value. `None` clears a
+        field, sent as JSON null (spec 7.3), where the API allows it: `description`,
+        `schedule` (the deployment becomes manual-only), `resources`, `vault_ids`,
+        `environment_variables` and `budget`; None for any other argument raises
+        ValueError. Lists replace the whole list. In `metadata`, a key mapped to None is
+        deleted. Raises ValueError if no field is given.
         """
         deployment_id = check_id(deployment_id, "dep_", "deployment_id")
         body: dict[str, object] = {}
-        if name is not None:
-            body["name"] = check_name(name)
-        if agent is not None:
-            body["agent"] = agent_json(agent)
-        if environment_id is not None:
-            body["environment_id"] = check_id(environment_id, "env_", "environment_id")
-        if initial_events is not None:
-            body["initial_events"] = events_json(initial_events)
-        body.update(
-            _optional_fields(
-                description=description,
-                schedule=schedule,
-                resources=resources,
-                vault_ids=vault_ids,
-                metadata=metadata,
-                cas_config=cas_config,
-                environment_variables=environment_variables,
-                budget=budget,
-                allow_delete=True,
-            )
+        for field, value in (
+            ("name", name),
+            ("description", description),
+            ("agent", agent),
+            ("environment_id", environment_id),
+            ("schedule", schedule),
+            ("initial_events", initial_events),
+            ("resources", resources),
+            ("vault_ids", vault_ids),
+            ("environment_variables", environment_variables),
+            ("budget", budget),
+        ):
+            if value is NOT_GIVEN:
+                continue
+            if value is None:
+                if field not in CLEARABLE_FIELDS:
+                    msg = (
+                        f"{field}=None: {field} cannot be cleared; leave the argument out "
+                        "to keep its value"
+                    )
+                    raise ValueError(msg)
+                body[field] = None
+            else:
+                body[field] = _FIELD_JSON[field](value)
+        if metadata is None:
+            msg = "metadata=None: map a key to None to delete that key, or leave it out"
+            raise ValueError(msg)
+        if cas_config is None:
+            msg = "cas_config=None: cas_config cannot be cleared; leave the argument out"
+            raise ValueError(msg)
+        user_metadata = _metadata_json(
+            None if metadata is NOT_GIVEN else metadata,
+            None if cas_config is NOT_GIVEN else cas_config,
+            allow_delete=True,
         )
+        if user_metadata is not None:
+            body["metadata"] = user_metadata
         if not body:
             msg = "update needs at least one field to change"
             raise ValueError(msg)
@@ -421,51 +444,70 @@ def run_filters(
     )
 
 
-def _optional_fields(
-    *,
-    description: str | None,
-    schedule: Schedule | None,
-    resources: Sequence[Mapping[str, object]] | None,
-    vault_ids: Sequence[str] | None,
+# Spec 7.3: the fields an update may clear with JSON null. The Go SDK documents null for
+# description, resources and vault_ids; qca-sdk sends null for any argument passed as
+# None, which is how a schedule is removed (inferred: the docs do not say, spec 3.4).
+CLEARABLE_FIELDS = frozenset(
+    {"description", "schedule", "resources", "vault_ids", "environment_variables", "budget"}
+)
+
+
+def _description_json(value: object) -> str:
+    if not isinstance(value, str):
+        msg = f"description must be a str, got {type(value).__name__}"
+        raise TypeError(msg)
+    return value
+
+
+def _resources_json(value: object) -> list[dict[str, object]]:
+    # Resource shapes (github_repository, file, memory_store) are not documented beyond
+    # their type names (spec 4.1), so they pass through as given.
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        msg = f"resources must be a list of mappings, got {type(value).__name__}"
+        raise TypeError(msg)
+    for i, item in enumerate(value):
+        if not isinstance(item, Mapping) or not isinstance(item.get("type"), str):
+            msg = f"resources[{i}] must be a mapping with a str 'type'"
+            raise TypeError(msg)
+    return [dict(item) for item in value]
+
+
+def _budget_json(value: object) -> dict[str, object]:
+    # Spec 7.5: qca-sdk 0.11.0 names the amount max_credit_cost, older sources
+    # max_list_cost; the mapping is passed through as given.
+    if not isinstance(value, Mapping):
+        msg = f"budget must be a mapping, got {type(value).__name__}"
+        raise TypeError(msg)
+    return dict(value)
+
+
+# How each optional create/update field is checked and turned into JSON.
+_FIELD_JSON: dict[str, Callable[[Any], object]] = {
+    "name": check_name,
+    "description": _description_json,
+    "agent": agent_json,
+    "environment_id": lambda value: check_id(value, "env_", "environment_id"),
+    "schedule": schedule_json,
+    "initial_events": events_json,
+    "resources": _resources_json,
+    "vault_ids": vault_ids_json,
+    "environment_variables": lambda value: check_str(value, "environment_variables"),
+    "budget": _budget_json,
+}
+
+
+def _metadata_json(
     metadata: Mapping[str, str | None] | Mapping[str, str] | None,
     cas_config: CasConfig | None,
-    environment_variables: str | None,
-    budget: Mapping[str, object] | None,
+    *,
     allow_delete: bool,
-) -> dict[str, object]:
+) -> dict[str, object] | None:
+    """The `metadata` object: the caller's keys plus `cas_config`, or None if neither."""
+    if metadata is None and cas_config is None:
+        return None
     body: dict[str, object] = {}
-    if description is not None:
-        if not isinstance(description, str):
-            msg = f"description must be a str, got {type(description).__name__}"
-            raise TypeError(msg)
-        body["description"] = description
-    if schedule is not None:
-        body["schedule"] = schedule_json(schedule)
-    if resources is not None:
-        # Resource shapes (github_repository, file, memory_store) are not documented
-        # beyond their type names (spec 4.1), so they pass through as given.
-        if isinstance(resources, (str, bytes)) or not isinstance(resources, Sequence):
-            msg = f"resources must be a list of mappings, got {type(resources).__name__}"
-            raise TypeError(msg)
-        for i, item in enumerate(resources):
-            if not isinstance(item, Mapping) or not isinstance(item.get("type"), str):
-                msg = f"resources[{i}] must be a mapping with a str 'type'"
-                raise TypeError(msg)
-        body["resources"] = [dict(item) for item in resources]
-    if vault_ids is not None:
-        body["vault_ids"] = vault_ids_json(vault_ids)
-    user_metadata: dict[str, object] = {}
     if metadata is not None:
-        user_metadata.update(metadata_json(metadata, allow_delete=allow_delete))
+        body.update(metadata_json(metadata, allow_delete=allow_delete))
     if cas_config is not None:
-        user_metadata["cas_config"] = cas_config_json(cas_config)
-    if metadata is not None or cas_config is not None:
-        body["metadata"] = user_metadata
-    if environment_variables is not None:
-        body["environment_variables"] = check_str(environment_variables, "environment_variables")
-    if budget is not None:
-        if not isinstance(budget, Mapping):
-            msg = f"budget must be a mapping, got {type(budget).__name__}"
-            raise TypeError(msg)
-        body["budget"] = dict(budget)
+        body["cas_config"] = cas_config_json(cas_config)
     return body

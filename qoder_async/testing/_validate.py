@@ -27,7 +27,14 @@ _FIELDS = frozenset(
     }
 )
 _REQUIRED = ("name", "agent", "environment_id", "initial_events")
-_NULLABLE = frozenset({"description", "schedule", "environment_variables", "budget"})
+# Spec 7.3: an update may clear these with null. The Go SDK documents null for description,
+# resources and vault_ids; schedule, environment_variables and budget are inferred from
+# qca-sdk sending null for any argument passed as None (null schedule = manual-only).
+_NULLABLE = frozenset(
+    {"description", "schedule", "resources", "vault_ids", "environment_variables", "budget"}
+)
+# A cleared list reads back as [], as on a deployment created without one (spec 3.2).
+_EMPTY_WHEN_CLEARED = frozenset({"resources", "vault_ids"})
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,\-?LW#]+")
 _CONFIG_KEYS = {"max_concurrent": 1, "max_retries": 0, "timeout_ms": 1}  # name -> minimum
 MAX_METADATA_KEYS = 16
@@ -216,6 +223,8 @@ def update_fields(body: object) -> JSON:
             fields[name] = metadata(value, patch=True)
         elif value is None and name not in _NULLABLE:
             raise _bad(name, f"{name} cannot be null.")
+        elif value is None and name in _EMPTY_WHEN_CLEARED:
+            fields[name] = []
         else:
             fields[name] = _check(name, value)
     return fields
