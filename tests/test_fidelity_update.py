@@ -38,7 +38,8 @@ async def test_each_clearable_field_is_sent_as_null(field: str) -> None:
     api = FakeQoderAPI(pat="pt-test")
     dep = api.add_deployment(description="text", vault_ids=["vlt_1"])
     async with connect(api) as client:
-        updated = await client.deployments.update(dep["id"], **{field: None})
+        fields: dict[str, Any] = {field: None}
+        updated = await client.deployments.update(dep["id"], **fields)
     assert _last_update_body(api, dep["id"]) == {field: None}
     if field in ("resources", "vault_ids"):
         assert getattr(updated, field) == ()
@@ -54,7 +55,8 @@ async def test_none_for_a_field_that_cannot_be_cleared_is_refused(field: str) ->
     api = FakeQoderAPI(pat="pt-test")
     async with connect(api) as client:
         with pytest.raises(ValueError, match=f"^{field}=None"):
-            await client.deployments.update("dep_1", **{field: None})
+            fields: dict[str, Any] = {field: None}
+            await client.deployments.update("dep_1", **fields)
     assert api.requests == []
 
 
