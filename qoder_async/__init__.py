@@ -94,3 +94,16 @@ __all__ = [
     "UnprocessableEntityError",
     "__version__",
 ]
+
+
+def _publish() -> None:
+    # Tracebacks and reprs show `qoder_async.NotFoundError`, not the private module that
+    # defines it.
+    for name in __all__:
+        value = globals()[name]
+        if isinstance(value, type) and value.__module__.startswith("qoder_async._"):
+            value.__module__ = __name__
+
+
+_publish()
+

@@ -71,3 +71,19 @@ def test_version_matches_the_distribution() -> None:
 def test_package_is_typed() -> None:
     """The package ships a py.typed marker for type checkers."""
     assert (Path(inspect.getfile(qoder_async)).parent / "py.typed").is_file()
+
+
+def test_public_classes_show_their_public_module() -> None:
+    """Exceptions and public classes name `qoder_async`, not a private module, in tracebacks."""
+    import traceback
+
+    for module in (qoder_async, qoder_async.testing):
+        for name in module.__all__:
+            value = getattr(module, name)
+            if inspect.isclass(value):
+                assert value.__module__ == module.__name__, name
+    try:
+        raise qoder_async.NotFoundError("gone", status_code=404)
+    except qoder_async.NotFoundError as exc:
+        text = "".join(traceback.format_exception(exc))
+    assert "qoder_async.NotFoundError: 404: gone" in text
