@@ -226,6 +226,44 @@ async def test_bad_cursors_and_limits_are_400(
     assert_error(response, 400, "invalid_request_error", param)
 
 
+async def test_next_page_is_an_opaque_token_not_an_id(
+    api: FakeQoderAPI, http: httpx.AsyncClient
+) -> None:
+    """next_page works only as `page`; an id as page, a token as after_id or a bad token is 400."""
+    first = (await http.get("/deployment_runs", params={"limit": 4})).json()
+    token, last_id = first["next_page"], first["last_id"]
+    assert token not in api.runs
+    assert token not in api.deployments
+    assert (await http.get("/deployment_runs", params={"page": token})).status_code == 200
+    dep_id = next(iter(api.deployments))
+    for path, params, param in [
+        ("/deployment_runs", {"page": last_id}, "page"),  # next_page == last_id assumed
+        ("/deployment_runs", {"after_id": token}, "after_id"),
+        ("/deployment_runs", {"page": token[:-3]}, "page"),  # garbled
+        ("/deployment_runs", {"page": token + "x"}, "page"),
+        ("/deployments", {"page": token}, "page"),  # a token of another list
+        (f"/deployments/{dep_id}/runs", {"page": token}, "page"),
+    ]:
+        assert_error(await http.get(path, params=params), 400, "invalid_request_error", param)
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"status": "active", "include_archived": "true"}, "include_archived"),
+        ({"status": "paused", "include_archived": "false"}, "include_archived"),
+        ({"limit": "101"}, "limit"),
+    ],
+)
+async def test_deployment_list_takes_the_strict_reading_of_spec_7_5(
+    http: httpx.AsyncClient, params: dict[str, str], param: str
+) -> None:
+    """A status with include_archived, or a limit over 100, is a 400 on GET /deployments."""
+    assert_error(await http.get("/deployments", params=params), 400, "invalid_request_error", param)
+    ok = await http.get("/deployment_runs", params={"limit": "1000"})
+    assert ok.status_code == 200  # run lists keep 1000
+
+
 async def test_nested_cursor_must_belong_to_the_deployment(
     api: FakeQoderAPI, http: httpx.AsyncClient
 ) -> None:
