@@ -199,6 +199,8 @@ async def test_resume_cursor_continues_exactly_mid_page_with_opaque_tokens(
                 if len(first) == 14:  # in the middle of the second page
                     break
         assert runs.resume_cursor == ids[13]
+        # The second page came through the fake's opaque token, not after_id.
+        assert "page" in [r.query for r in api.requests if r.path.endswith("/runs")][1]
         rest = [
             run.id
             async for run in client.deployments.list_runs(
@@ -437,6 +439,8 @@ async def test_deployments_page_sizes_stay_within_100(
     assert len([d async for d in client.deployments.list(max_items=125)]) == 125
     listed = client.deployments.list(status="active", include_archived=False, max_items=3)
     assert len([d async for d in listed]) == 3
+    # include_archived=False is the default: with status it is left off the wire.
+    assert "include_archived" not in api.requests[-1].query
     sizes = [int(r.query.get("limit", "20")) for r in api.requests]
     assert max(sizes) == 100
     assert all(size <= 100 for size in sizes)
