@@ -145,7 +145,8 @@ def current_rss_mib() -> float | None:
 async def deployment_ids(base_url: str) -> list[str]:
     """Every deployment id the server holds, archived ones included, in list order."""
     ids: list[str] = []
-    params = {"include_archived": "true", "limit": "1000"}
+    # GET /deployments: at most 100 per page, the Go SDK's reading (spec 7.5).
+    params = {"include_archived": "true", "limit": "100"}
     headers = {"Authorization": f"Bearer {PAT}"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30.0) as http:
         while True:

@@ -80,10 +80,16 @@ class Deployments(Resource):
     ) -> Pager[Deployment]:
         """List deployments, newest first; archived ones only with `include_archived=True`.
 
-        `limit` is the page size (1-1000, server default 20); `max_items` caps the total.
+        `limit` is the page size (1-100, server default 20); `max_items` caps the total.
         Pass at most one cursor: `after_id`, `before_id` (pages toward newer deployments)
         or the opaque `page`. `created_at_gte`/`created_at_lte` must be timezone-aware.
+        `status` cannot be combined with `include_archived=True` (ValueError, spec 7.5).
         """
+        _check_list_args(status, include_archived, limit)
+        if status is not None and include_archived is False:
+            # False is the server's default: leaving it out keeps the wire free of the
+            # combination the Go SDK forbids, and means the same.
+            include_archived = None
         filters = query(
             [
                 ("status", optional(check_enum, status, DeploymentStatus, "status")),
@@ -511,3 +517,28 @@ def _metadata_json(
     if cas_config is not None:
         body["cas_config"] = cas_config_json(cas_config)
     return body
+
+
+# Spec 7.5: the docs page says 1000, the Go SDK's DeploymentListParams "maximum 100".
+# Unresolved, so we take the reading that cannot draw a 400: 100. Page sizes the SDK picks
+# by itself (DEFAULT_PAGE_SIZE under max_items) stay below it. Run lists keep 1000.
+MAX_DEPLOYMENTS_LIMIT = 100
+
+
+def _check_list_args(status: object, include_archived: object, limit: object) -> None:
+    """Refuse the `GET /deployments` arguments the Go SDK documents as invalid (spec 7.5)."""
+    check_limit(limit)
+    if isinstance(limit, int) and limit > MAX_DEPLOYMENTS_LIMIT:
+        msg = (
+            f"limit must be between 1 and {MAX_DEPLOYMENTS_LIMIT} for deployments.list, got "
+            f"{limit} (spec 7.5: the Go SDK documents 100 as the maximum; the docs say 1000)"
+        )
+        raise ValueError(msg)
+    if status is not None and include_archived is True:
+        # Spec 7.5: the Go SDK says status and include_archived cannot be combined. Read as
+        # "never both on the wire": the one reading that cannot draw a 400 (see list).
+        msg = (
+            "status cannot be combined with include_archived=True (spec 7.5); list with "
+            "include_archived=True and filter on Deployment.status instead"
+        )
+        raise ValueError(msg)

@@ -188,11 +188,19 @@ class ResponseValidationError(QoderError):
 
 
 class PaginationError(QoderError):
-    """The server returned a cursor that does not advance.
+    """The server's paging cannot go on: its cursor does not advance or is missing.
 
-    Raised instead of looping forever when a cursor repeats, or when a page says
-    `has_more` but holds no items.
+    Raised instead of looping forever or stopping early without a word: when a cursor
+    repeats, when a page says `has_more` but holds no items, or when it says `has_more`
+    but gives no cursor to continue from (spec 7.4). It comes once the items the
+    server did send have been delivered. `resume_cursor` is the id of the last item
+    delivered (None if none was and the listing did not start from an id): pass it as
+    `after_id` (`before_id` for a backward listing) to continue exactly after it.
     """
+
+    def __init__(self, message: str, *, resume_cursor: str | None = None) -> None:
+        super().__init__(message)
+        self.resume_cursor = resume_cursor
 
 
 class RunTimeoutError(QoderError, TimeoutError):

@@ -89,7 +89,9 @@ class FanOut:
 
     Use `async with` around it (or call `aclose()`) to cancel outstanding requests the
     moment you stop. `skipped` lists the deployments skipped because they were not found
-    (archived or deleted meanwhile), with their errors.
+    (archived or deleted meanwhile), with their errors. Each deployment's runs are paged
+    as a Pager pages them (spec 7.4): no run is yielded twice, a repeat is dropped with a
+    warning, and a server that cannot go on raises PaginationError.
     """
 
     def __init__(

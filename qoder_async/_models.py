@@ -279,5 +279,6 @@ class Page(Generic[T]):
     data: tuple[T, ...]
     first_id: str | None = None
     last_id: str | None = None
-    has_more: bool = False
+    # None when the server leaves it out: a `next_page` then still continues (spec 7.4).
+    has_more: bool | None = None
     next_page: str | None = None

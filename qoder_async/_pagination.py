@@ -12,6 +12,7 @@ without either the pager simply fetches each page when it is asked for.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
@@ -40,9 +41,12 @@ class _HasId(Protocol):
 
 T = TypeVar("T", bound=_HasId)
 
+log = logging.getLogger("qoder_async")
+
 # Spec 2.3: `page` is the opaque cursor; `after_id`/`before_id` the compatibility ones.
 CURSOR_PARAMS = ("after_id", "before_id", "page")
 # The server's default page size (spec 3.1); needed to size the last request under max_items.
+# It must stay <= 100, the GET /deployments ceiling we keep to (spec 7.5).
 DEFAULT_PAGE_SIZE = 20
 
 
@@ -54,7 +58,15 @@ class _Failure:
 
 
 class Chain(Generic[T]):
-    """The cursor chain: which request comes next, and whether the listing has ended."""
+    """The cursor chain: which request comes next, and whether the listing has ended.
+
+    Forward it follows `page=<next_page>` whenever the server gave one and falls back to
+    `after_id=<last_id>` only when it did not; backward it sends `before_id=<first_id>`
+    (spec 7.4). A fault found on a page (has_more with no cursor, an empty page, a repeated
+    cursor) does not end the chain at once: the page is still passed on, and the next
+    `next_request` raises the PaginationError, so the consumer first gets every item the
+    server did send.
+    """
 
     def __init__(self, params: Mapping[str, str], *, limit: int | None, max_items: int | None):
         given = [key for key in CURSOR_PARAMS if key in params]
@@ -68,10 +80,22 @@ class Chain(Generic[T]):
         self.limit = limit
         self.remaining = max_items
         self.done = max_items == 0
-        self.seen: set[str] = set()
+        # The id of the last item passed on, in delivery order: after_id (before_id when
+        # backward) resumes exactly after it, which a page token cannot do mid-page.
+        self.resume_cursor = self.cursor if self.cursor_key != "page" else None
+        self._failure: PaginationError | None = None
+        self._cursors: set[str] = set()
+        # Every id passed on so far: one set per listing, so that no id is passed twice.
+        self._ids: set[str] = set()
 
     def next_request(self) -> dict[str, str]:
-        """The query for the next page: the filters plus exactly one cursor."""
+        """The query for the next page: the filters plus exactly one cursor.
+
+        Raises the PaginationError found on the previous page, if any (and ends the chain).
+        """
+        if self._failure is not None:
+            self.done = True
+            raise self._failure
         params = dict(self.base)
         if self.cursor is not None:
             params[self.cursor_key] = self.cursor
@@ -82,33 +106,79 @@ class Chain(Generic[T]):
             params["limit"] = str(self.limit)
         return params
 
-    def advance(self, page: Page[T]) -> None:
-        """Move past `page`, or end the chain; raises PaginationError if it cannot advance."""
+    def advance(self, page: Page[T]) -> Page[T]:
+        """Move past `page` and return it without the items already passed on.
+
+        Ends the chain after the last page; a page that cannot be followed makes the next
+        `next_request` raise PaginationError.
+        """
+        fresh = self._drop_seen(page)
+        data = fresh.data
+        if data:
+            self.resume_cursor = (data[0] if self.backward else data[-1]).id
         if self.remaining is not None:
-            self.remaining = max(0, self.remaining - len(page.data))
-        if not page.has_more or self.remaining == 0:
-            self.done = True
-            return
-        if not page.data:
-            self.done = True
-            msg = "the server said has_more but sent an empty page; stopping instead of looping"
-            raise PaginationError(msg)
+            self.remaining = max(0, self.remaining - len(data))
+            if self.remaining == 0:
+                self.done = True
+                return fresh
         if self.backward:
+            # Spec 2.3: next_page only moves forward; backward there is only has_more.
+            more = page.has_more is True
             key, cursor = "before_id", page.first_id
-        elif page.last_id is not None:
-            # The deployment pages document after_id=last_id for moving forward (spec 3.1).
-            key, cursor = "after_id", page.last_id
         else:
-            key, cursor = "page", page.next_page
-        if not cursor:
+            # Spec 7.4: both SDKs keep paging on a next_page even when has_more is absent.
+            more = page.has_more is True or (page.has_more is None and bool(page.next_page))
+            if page.next_page:
+                key, cursor = "page", page.next_page
+            else:
+                # Older copies of the docs have no next_page: after_id=last_id (spec 2.3).
+                key, cursor = "after_id", page.last_id
+        if not more:
             self.done = True
-            return
-        if cursor in self.seen or cursor == self.cursor:
-            self.done = True
-            msg = f"the server repeated the cursor {cursor!r}; stopping instead of looping"
-            raise PaginationError(msg)
-        self.seen.add(cursor)
-        self.cursor_key, self.cursor = key, cursor
+        elif not page.data:
+            self._fail(
+                "the server said has_more but sent an empty page; stopping instead of looping"
+            )
+        elif not cursor:
+            # Spec 7.4: has_more with no usable cursor is a server fault, not the end.
+            self._fail("the server said has_more but gave no cursor to continue from")
+        elif cursor in self._cursors or cursor == self.cursor:
+            self._fail(f"the server repeated the cursor {cursor!r}; stopping instead of looping")
+        else:
+            self._cursors.add(cursor)
+            self.cursor_key, self.cursor = key, cursor
+        return fresh
+
+    def _drop_seen(self, page: Page[T]) -> Page[T]:
+        seen = self._ids
+        ids = [item.id for item in page.data]
+        if seen.isdisjoint(ids):
+            before = len(seen)
+            seen.update(ids)
+            if len(seen) - before == len(ids):
+                return page  # the usual case: nothing repeated, the page goes on as is
+            seen.difference_update(ids)  # an id repeated within the page: sort it out below
+        # A page overlapping earlier ones is what an offset shift on the server produces
+        # (records added or removed between two requests): drop the repeats and go on.
+        kept: list[T] = []
+        dropped: list[str] = []
+        for item in page.data:
+            if item.id in seen:
+                dropped.append(item.id)
+            else:
+                seen.add(item.id)
+                kept.append(item)
+        log.warning(
+            "the server sent %d item(s) already listed (ids %s); dropped them so that no "
+            "item is yielded twice",
+            len(dropped),
+            ", ".join(dropped[:5]) + (", ..." if len(dropped) > 5 else ""),
+        )
+        return attrs.evolve(page, data=tuple(kept))
+
+    def _fail(self, reason: str) -> None:
+        where = "" if self.resume_cursor is None else f" (resume after {self.resume_cursor!r})"
+        self._failure = PaginationError(reason + where, resume_cursor=self.resume_cursor)
 
 
 class Prefetcher(Generic[T]):
@@ -210,8 +280,7 @@ class Prefetcher(Generic[T]):
         if self._chain.done:
             return None
         page = await self._fetch(self._chain.next_request())
-        self._chain.advance(page)
-        return page
+        return self._chain.advance(page)
 
     def _start(self) -> bool:
         if self._closed or self._failed or self._inline_only or self._chain.done:
@@ -241,7 +310,7 @@ class Prefetcher(Generic[T]):
                         self._launched = anyio.Event()
                     try:
                         page = await self._fetch(self._chain.next_request())
-                        self._chain.advance(page)
+                        page = self._chain.advance(page)
                     except Exception as exc:
                         # Not raised here: the consumer re-raises it as itself when it asks
                         # for this page, so it never surfaces wrapped in an ExceptionGroup.
@@ -282,14 +351,25 @@ class Pager(Generic[T]):
     (`prefetch` pages ahead, default 1; 0 turns it off), holding at most `prefetch + 1` pages.
     `max_items` caps the total number of items. A pager is consumed once.
 
-    Started with `before_id`, it pages backward (toward newer records) and yields items in
-    that direction, nearest to the cursor first. `resume_cursor` is the id of the last item
-    handed out: pass it as `after_id` (or `before_id` when paging backward) to a new listing
-    with the same filters to continue exactly after it.
+    Forward it follows the server's opaque `next_page` as `page=` (as the official SDKs
+    do, spec 7.4), and `after_id=<last_id>` only on pages without one. Started with
+    `before_id`, it pages backward (toward newer records) and yields items in that
+    direction, nearest to the cursor first.
+
+    No item id is yielded twice in one listing, by `async for` or `pages()`: a page that
+    overlaps earlier ones (what an offset shift on the server produces when records come
+    or go between requests) has its repeats dropped, with a WARNING on the `qoder_async`
+    logger, and the listing goes on. `max_items` counts the items delivered.
+
+    `resume_cursor` is the id of the last item handed out: pass it as `after_id` (or
+    `before_id` when paging backward) to a new listing with the same filters to continue
+    exactly after it. It is an item id rather than a page token because only an id can
+    resume in the middle of a page, and an id does not expire as a page token may.
 
     Raises the API's errors as themselves when the page that failed is asked for (items
-    already delivered stay delivered), and PaginationError if the server's cursor does not
-    advance.
+    already delivered stay delivered), and PaginationError (with `resume_cursor`) once the
+    items the server did send are delivered, if it cannot go on: a repeated cursor,
+    `has_more` on an empty page, or `has_more` with no cursor at all.
     """
 
     def __init__(
@@ -318,7 +398,7 @@ class Pager(Generic[T]):
         self._chain: Chain[T] = Chain(params, limit=limit, max_items=max_items)
         self._max_items = max_items
         self._delivered = 0
-        self._resume_cursor = self._chain.cursor if self._chain.cursor_key != "page" else None
+        self._resume_cursor = self._chain.resume_cursor
         self._client_task_group = task_group
         self._helpers = HelperTaskGroup()
         self._prefetcher = Prefetcher(self._chain, fetch, prefetch, self._pick_task_group)
@@ -328,7 +408,11 @@ class Pager(Generic[T]):
 
     @property
     def resume_cursor(self) -> str | None:
-        """The id of the last item handed out (or the starting cursor, if none was yet)."""
+        """The id of the last item handed out, for `after_id` (`before_id` if backward).
+
+        Before any item: the starting `after_id`/`before_id`, or None (a listing started
+        from a `page` token resumes from that same token).
+        """
         return self._resume_cursor
 
     @property

@@ -177,8 +177,10 @@ async def test_list_filters_combine(api: FakeQoderAPI, client: QoderClient) -> N
     add_deployments(api, 2, agent=AGENT, status="paused")
     wanted = add_deployments(api, 2, agent=AGENT)
     add_deployments(api, 2, status="active")
-    listed = client.deployments.list(status="active", agent_id=AGENT, include_archived=True)
+    listed = client.deployments.list(status="active", agent_id=AGENT, include_archived=False)
     assert await ids(listed) == wanted
+    # include_archived=False is the default: with status it stays off the wire (spec 7.5).
+    assert "include_archived" not in sent(api, "GET", "/deployments")[0].query
 
 
 async def test_list_limit_sets_the_page_size(api: FakeQoderAPI, client: QoderClient) -> None:
@@ -188,10 +190,11 @@ async def test_list_limit_sets_the_page_size(api: FakeQoderAPI, client: QoderCli
     assert [len(page.data) for page in pages] == [3, 3, 1]
     assert [page.has_more for page in pages] == [True, True, False]
     assert [dep.id for page in pages for dep in page.data] == expected
-    assert [r.query.get("after_id") for r in sent(api, "GET", "/deployments")] == [
+    # Spec 7.4: each next page is asked for with the previous page's opaque next_page.
+    assert [r.query.get("page") for r in sent(api, "GET", "/deployments")] == [
         None,
-        expected[2],
-        expected[5],
+        pages[0].next_page,
+        pages[1].next_page,
     ]
 
 

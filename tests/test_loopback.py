@@ -50,7 +50,12 @@ async def test_list_pages_over_http(api: FakeQoderAPI) -> None:
         listed = [dep.id async for dep in client.deployments.list(limit=4)]
     assert listed == added[::-1]
     pages = [r for r in api.requests if r.path == "/deployments"]
-    assert [r.query.get("after_id") for r in pages] == [None, listed[3], listed[7]]
+    tokens = [r.query.get("page") for r in pages]
+    assert tokens[0] is None
+    assert len(tokens) == 3
+    # Spec 7.4: followed as the opaque page cursor, which the fake makes unlike any id.
+    assert all(token and token not in listed for token in tokens[1:])
+    assert all("after_id" not in r.query for r in pages)
 
 
 async def test_create_run_and_pause_over_http(api: FakeQoderAPI) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import anyio
 import httpx
@@ -87,6 +88,11 @@ async def test_items_match_the_server_with_no_loss_or_duplicate(
                     break
         cut = len(expected) if stop_after is None else min(stop_after, len(expected))
         assert got == expected[:cut]
+        # Spec 7.4: after the first request, forward pages follow the fake's opaque
+        # next_page as `page`; backward ones keep before_id=first_id.
+        later = _runs_requests(api)[1:]
+        assert all(("before_id" if backward and cursor else "page") in q for q in later)
+        assert not any("after_id" in q for q in later)
         assert pager.resume_cursor == (
             got[-1] if got else cursor.get("after_id", cursor.get("before_id"))
         )
@@ -455,20 +461,29 @@ def _run_json(run_id: str) -> dict[str, object]:
             },
             {"data": [], "first_id": None, "last_id": None, "has_more": True},
         ],
+        # has_more with no cursor at all (spec 7.4: a server fault, not the end).
+        [
+            {"data": [_run_json("drun_a")], "has_more": True, "next_page": "t1"},
+            {"data": [_run_json("drun_b")], "has_more": True},
+        ],
     ],
-    ids=["repeated-cursor", "empty-page-with-more"],
+    ids=["repeated-cursor", "empty-page-with-more", "more-without-cursor"],
 )
 async def test_a_cursor_that_does_not_advance_raises_pagination_error(
-    pages: list[dict[str, object]],
+    pages: list[dict[str, Any]],
 ) -> None:
-    """A server that repeats a cursor or sends has_more on an empty page cannot loop us forever."""
+    """A server whose cursor repeats or is missing cannot loop us forever or end us silently."""
+    got: list[str] = []
     async with (
         httpx.AsyncClient(transport=_page_handler(pages)) as http,
         QoderClient(pat="pt-test", base_url=BASE_URL, http_client=http) as client,
     ):
-        with pytest.raises(PaginationError):
-            async for _ in client.deployment_runs.list(prefetch=0):
-                pass
+        with pytest.raises(PaginationError) as caught:
+            async for run in client.deployment_runs.list(prefetch=0):
+                got.append(run.id)  # noqa: PERF401 - keeps what arrived before the error
+    # Every item sent was delivered first; the error says where to resume.
+    assert got == [run["id"] for p in pages for run in p["data"]]
+    assert caught.value.resume_cursor == got[-1]
 
 
 async def test_opaque_next_page_is_followed_when_last_id_is_missing() -> None:

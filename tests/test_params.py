@@ -761,15 +761,17 @@ async def test_invalid_argument_is_rejected_before_any_request(
 # --- valid arguments, and what goes on the wire ------------------------------------------------
 
 
-@pytest.mark.parametrize("limit", [1, 20, 1000])
+@pytest.mark.parametrize("limit", [1, 20, "max"])
 @pytest.mark.parametrize(
     ("label", "method"), LIST_METHODS, ids=[label for label, _ in LIST_METHODS]
 )
 @pytest.mark.anyio
 async def test_limit_bounds_are_accepted(
-    label: str, method: Callable[..., Pager[Any]], limit: int
+    label: str, method: Callable[..., Pager[Any]], limit: int | str
 ) -> None:
-    """`limit` 1 and 1000 are accepted and sent as is."""
+    """`limit` 1 up to the list's maximum (100 for deployments, spec 7.5; else 1000) is sent."""
+    if limit == "max":
+        limit = 100 if label == "deployments.list" else 1000
     async with recording_client() as (client, recorder):
         await method(client, limit=limit)
     assert recorder.params()["limit"] == str(limit)
@@ -781,7 +783,6 @@ async def test_deployments_list_query() -> None:
     plus_eight = timezone(timedelta(hours=8))
     async with recording_client() as (client, recorder):
         await client.deployments.list(
-            status=DeploymentStatus.PAUSED,
             include_archived=True,
             agent_id=AGENT,
             created_at_gte=datetime(2026, 1, 2, 3, 4, 5, tzinfo=plus_eight),
@@ -793,7 +794,6 @@ async def test_deployments_list_query() -> None:
     assert request.method == "GET"
     assert request.url.path == "/api/v1/cloud/deployments"
     assert recorder.params() == {
-        "status": "paused",
         "include_archived": "true",
         "agent_id": AGENT,
         "created_at[gte]": "2026-01-01T19:04:05.000000Z",
@@ -803,6 +803,10 @@ async def test_deployments_list_query() -> None:
     }
     # The brackets are percent-encoded on the wire, which servers decode back.
     assert b"created_at%5Bgte%5D=2026-01-01T19%3A04%3A05.000000Z" in request.url.query
+    # status cannot go with include_archived (spec 7.5), so it is checked on its own.
+    async with recording_client() as (client, recorder):
+        await client.deployments.list(status=DeploymentStatus.PAUSED, include_archived=False)
+    assert recorder.params() == {"status": "paused"}
 
 
 @pytest.mark.anyio

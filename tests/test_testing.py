@@ -66,7 +66,11 @@ async def walk(http: httpx.AsyncClient, path: str, params: dict[str, Any]) -> li
     while True:
         page = (await http.get(path, params=query)).raise_for_status().json()
         ids.extend(item["id"] for item in page["data"])
-        assert page["next_page"] == (page["last_id"] if page["has_more"] else None)
+        # Spec 7.4: an opaque cursor, never the last id, present exactly when has_more.
+        assert (page["next_page"] is not None) == page["has_more"]
+        assert page["next_page"] is None or page["next_page"] not in (
+            item["id"] for item in page["data"]
+        )
         if not page["has_more"]:
             return ids
         query["page"] = page["next_page"]
@@ -127,7 +131,7 @@ async def test_unknown_routes_and_methods(http: httpx.AsyncClient) -> None:
 
 async def test_lists_are_newest_first(api: FakeQoderAPI, http: httpx.AsyncClient) -> None:
     """Deployments sort by created_at and runs by triggered_at, newest first, ids breaking ties."""
-    params: dict[str, str | int] = {"limit": 1000, "include_archived": "true"}
+    params: dict[str, str | int] = {"limit": 100, "include_archived": "true"}
     deployments = (await http.get("/deployments", params=params)).json()["data"]
     assert len(deployments) == len(api.deployments)
     keys = [(item["created_at"], item["id"]) for item in deployments]
@@ -157,6 +161,7 @@ async def test_paging_both_ways_loses_and_duplicates_nothing(
     for path in ("/deployments", "/deployment_runs"):
         params: dict[str, Any] = {"limit": 1000}
         if path == "/deployments":
+            params["limit"] = 100  # the Go SDK's maximum for this route (spec 7.5)
             params["include_archived"] = str(include_archived).lower()
         full = [item["id"] for item in (await http.get(path, params=params)).json()["data"]]
         forward = await walk(http, path, {**params, "limit": limit})
@@ -222,6 +227,44 @@ async def test_bad_cursors_and_limits_are_400(
     assert_error(response, 400, "invalid_request_error", param)
 
 
+async def test_next_page_is_an_opaque_token_not_an_id(
+    api: FakeQoderAPI, http: httpx.AsyncClient
+) -> None:
+    """next_page works only as `page`; an id as page, a token as after_id or a bad token is 400."""
+    first = (await http.get("/deployment_runs", params={"limit": 4})).json()
+    token, last_id = first["next_page"], first["last_id"]
+    assert token not in api.runs
+    assert token not in api.deployments
+    assert (await http.get("/deployment_runs", params={"page": token})).status_code == 200
+    dep_id = next(iter(api.deployments))
+    for path, params, param in [
+        ("/deployment_runs", {"page": last_id}, "page"),  # next_page == last_id assumed
+        ("/deployment_runs", {"after_id": token}, "after_id"),
+        ("/deployment_runs", {"page": token[:-3]}, "page"),  # garbled
+        ("/deployment_runs", {"page": token + "x"}, "page"),
+        ("/deployments", {"page": token}, "page"),  # a token of another list
+        (f"/deployments/{dep_id}/runs", {"page": token}, "page"),
+    ]:
+        assert_error(await http.get(path, params=params), 400, "invalid_request_error", param)
+
+
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"status": "active", "include_archived": "true"}, "include_archived"),
+        ({"status": "paused", "include_archived": "false"}, "include_archived"),
+        ({"limit": "101"}, "limit"),
+    ],
+)
+async def test_deployment_list_takes_the_strict_reading_of_spec_7_5(
+    http: httpx.AsyncClient, params: dict[str, str], param: str
+) -> None:
+    """A status with include_archived, or a limit over 100, is a 400 on GET /deployments."""
+    assert_error(await http.get("/deployments", params=params), 400, "invalid_request_error", param)
+    ok = await http.get("/deployment_runs", params={"limit": "1000"})
+    assert ok.status_code == 200  # run lists keep 1000
+
+
 async def test_nested_cursor_must_belong_to_the_deployment(
     api: FakeQoderAPI, http: httpx.AsyncClient
 ) -> None:
@@ -245,20 +288,20 @@ async def test_deployment_filters(api: FakeQoderAPI, http: httpx.AsyncClient) ->
     """status, include_archived, agent_id and the created_at range filter deployments."""
     everything = list(api.deployments.values())
     live = {dep["id"] for dep in everything if dep["archived_at"] is None}
-    page = (await http.get("/deployments", params={"limit": 1000})).json()
+    page = (await http.get("/deployments", params={"limit": 100})).json()
     assert {dep["id"] for dep in page["data"]} == live
     archived = api.add_deployment(archived=True)
     page = (
-        await http.get("/deployments", params={"limit": 1000, "include_archived": "true"})
+        await http.get("/deployments", params={"limit": 100, "include_archived": "true"})
     ).json()
     assert archived["id"] in {dep["id"] for dep in page["data"]}
     for status in ("active", "paused"):
-        page = (await http.get("/deployments", params={"limit": 1000, "status": status})).json()
+        page = (await http.get("/deployments", params={"limit": 100, "status": status})).json()
         assert {dep["id"] for dep in page["data"]} == {
             dep["id"] for dep in everything if dep["status"] == status and dep["id"] in live
         }
     agent_id = everything[0]["agent"]["id"]
-    page = (await http.get("/deployments", params={"agent_id": agent_id, "limit": 1000})).json()
+    page = (await http.get("/deployments", params={"agent_id": agent_id, "limit": 100})).json()
     assert page["data"]
     assert all(dep["agent"]["id"] == agent_id for dep in page["data"])
     newest = api.add_deployment(created_at="2026-06-14T08:00:00Z")
@@ -342,9 +385,27 @@ async def test_pause_unpause_archive(api: FakeQoderAPI, http: httpx.AsyncClient)
     assert re.fullmatch(r"report_archived_\d{10}", archived["name"])
     assert TIMESTAMP.fullmatch(archived["archived_at"])
     assert archived["schedule"]["upcoming_runs_at"] == []
-    for action in ("archive", "pause", "run"):
+    # Documented (spec 3.6-3.8): 409 to archive again, to run it, to unpause a non-paused one.
+    for action in ("archive", "run", "unpause"):
         assert_error(await http.post(f"/deployments/{dep_id}/{action}"), 409, "conflict_error")
     assert_error(await http.post("/deployments/dep_unknown/pause"), 404, "not_found_error")
+
+
+async def test_archived_deployments_are_locked(api: FakeQoderAPI, http: httpx.AsyncClient) -> None:
+    """Where the docs are silent, changing an archived deployment is a 403; documented 409s win."""
+    active = api.add_deployment(archived=True)["id"]
+    paused = api.add_deployment(status="paused", archived=True)["id"]
+    locked = {"description": "changed"}
+    for dep_id in (active, paused):
+        response = await http.post(f"/deployments/{dep_id}", json=locked)
+        assert_error(response, 403, "permission_error")
+        assert_error(await http.post(f"/deployments/{dep_id}/archive"), 409, "conflict_error")
+        assert_error(await http.post(f"/deployments/{dep_id}/run"), 409, "conflict_error")
+    assert_error(await http.post(f"/deployments/{active}/pause"), 403, "permission_error")
+    assert_error(await http.post(f"/deployments/{active}/unpause"), 409, "conflict_error")
+    assert_error(await http.post(f"/deployments/{paused}/pause"), 409, "conflict_error")
+    assert_error(await http.post(f"/deployments/{paused}/unpause"), 403, "permission_error")
+    assert api.deployments[paused]["status"] == "paused"
 
 
 async def test_run_now_polls_to_completion(api: FakeQoderAPI, http: httpx.AsyncClient) -> None:

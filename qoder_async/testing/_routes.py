@@ -6,6 +6,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from . import _tokens
 from ._validate import create_fields, update_fields
 from ._wire import ApiError, dumps, parse_ts
 
@@ -110,17 +111,20 @@ def _get_run(store: Store, run_id: str, dep_id: str | None, polls: int | None) -
 # -- query parameters ----------------------------------------------------------------------
 
 
-def _limit(query: Query) -> int:
+def _limit(query: Query, maximum: int = 1000) -> int:
     raw = query.get("limit", "")
     if raw == "":
         return 20
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
-        # Spec 2.3: deployment lists allow up to 1000 (the generic convention says 100).
-        raise ApiError(400, "limit must be an integer between 1 and 1000.", param="limit")
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        # Spec 2.3: run lists allow up to 1000 (the generic convention says 100);
+        # GET /deployments passes 100, see _list_deployments.
+        raise ApiError(400, f"limit must be an integer between 1 and {maximum}.", param="limit")
     return int(raw)
 
 
-def _cursor(query: Query, lookup: Callable[[str], Key | None]) -> tuple[Key | None, bool]:
+def _cursor(
+    query: Query, scope: str, lookup: Callable[[str], Key | None]
+) -> tuple[Key | None, bool]:
     """The cursor's list position and whether the page walks forward (toward older)."""
     given = [name for name in _CURSORS if query.get(name)]
     if len(given) > 1:
@@ -131,6 +135,8 @@ def _cursor(query: Query, lookup: Callable[[str], Key | None]) -> tuple[Key | No
     if not given:
         return None, True
     name = given[0]
+    if name == "page":
+        return _tokens.decode(query[name], scope, lookup), True
     key = lookup(query[name])
     if key is None:
         raise ApiError(400, f"Invalid cursor {name}={query[name]!r}.", param=name)
@@ -177,12 +183,16 @@ def _all(checks: list[Callable[[str], bool]]) -> Callable[[str], bool] | None:
     return lambda record_id: all(check(record_id) for check in checks)
 
 
-def _envelope(store: Store, ids: list[str], has_more: bool, forward: bool) -> bytes:
+def _envelope(
+    store: Store, ids: list[str], has_more: bool, forward: bool, scope: str, keys: dict[str, Key]
+) -> bytes:
     """The spec 2.3 list envelope, joined from cached item encodings."""
     first = ids[0] if ids else None
     last = ids[-1] if ids else None
-    # Spec 3.1: next_page is last_id when has_more; it only ever moves forward.
-    next_page = last if has_more and forward else None
+    # Spec 7.4: next_page is an opaque cursor that only moves forward. The docs show it
+    # equal to last_id (spec 3.1); ours is an encoded position, so that a client taking
+    # it for an id fails here rather than against the real API.
+    next_page = _tokens.encode(scope, keys[last]) if has_more and forward and last else None
     return b"".join(
         (
             b'{"data":[',
@@ -204,10 +214,18 @@ def _envelope(store: Store, ids: list[str], has_more: bool, forward: bool) -> by
 
 
 def _list_deployments(store: Store, query: Query) -> bytes:
-    limit = _limit(query)
-    cursor, forward = _cursor(query, store.dep_keys.get)
+    # Spec 7.5 leaves two rules unresolved: the docs allow limit up to 1000, the Go SDK
+    # says "maximum 100"; the Go SDK says status and include_archived cannot be combined.
+    # The fake takes the strict reading of both (the one a real server might enforce),
+    # so that a client that could draw a 400 from the real API draws one here.
+    limit = _limit(query, 100)
+    cursor, forward = _cursor(query, "/deployments", store.dep_keys.get)
     status = _choice(query, "status", _DEPLOYMENT_STATUSES)
     include_archived = _boolean(query, "include_archived") or False
+    if status is not None and "include_archived" in query:
+        raise ApiError(
+            400, "status and include_archived cannot be combined.", param="include_archived"
+        )
     agent_id = query.get("agent_id")
     since = _instant(query, "created_at[gte]")
     until = _instant(query, "created_at[lte]")
@@ -225,7 +243,7 @@ def _list_deployments(store: Store, query: Query) -> bytes:
         )
 
     ids, has_more = store.page(store.dep_order, keep, limit, cursor, forward)
-    return _envelope(store, ids, has_more, forward)
+    return _envelope(store, ids, has_more, forward, "/deployments", keys)
 
 
 def _list_runs(store: Store, query: Query, dep_id: str | None) -> bytes:
@@ -241,7 +259,8 @@ def _list_runs(store: Store, query: Query, dep_id: str | None) -> bytes:
             return None
         return key
 
-    cursor, forward = _cursor(query, lookup)
+    scope = "/deployment_runs" if dep_id is None else f"/deployments/{dep_id}/runs"
+    cursor, forward = _cursor(query, scope, lookup)
     status = _choice(query, "status", _RUN_STATUSES)
     checks: list[Callable[[str], bool]] = []
     if status is not None:
@@ -271,4 +290,4 @@ def _list_runs(store: Store, query: Query, dep_id: str | None) -> bytes:
                 checks.append(_bounded(store.run_created.__getitem__, compare, bound))
     keep = _all(checks)
     ids, has_more = store.page(keys, keep, limit, cursor, forward)
-    return _envelope(store, ids, has_more, forward)
+    return _envelope(store, ids, has_more, forward, scope, run_keys)

@@ -206,10 +206,9 @@ class Store:
         return dep
 
     def update_deployment(self, dep_id: str, fields: JSON) -> JSON:
-        """Apply a validated merge-patch (spec 3.4); 409 if the deployment is archived."""
+        """Apply a validated merge-patch (spec 3.4); 403 if the deployment is archived."""
         dep = self.deployment(dep_id)
-        if dep["archived_at"] is not None:
-            raise ApiError(409, "Archived deployments cannot be updated.")
+        self._refuse_archived(dep, "updated")
         now = self.clock.now_ns()
         # Metadata first: it is the only field that can still be refused (too many keys).
         for name in sorted(fields, key=lambda name: name != "metadata"):
@@ -252,12 +251,11 @@ class Store:
         dep["metadata"] = dict(sorted(metadata.items()))
 
     def pause(self, dep_id: str, at_ns: int | None = None, reason: JSON | None = None) -> JSON:
-        """Pause (spec 3.5); 409 if already paused or archived."""
+        """Pause (spec 3.5); 409 if already paused, else 403 if archived."""
         dep = self.deployment(dep_id)
-        if dep["archived_at"] is not None:
-            raise ApiError(409, "Deployment is archived and cannot be paused.")
         if dep["status"] == "paused":
             raise ApiError(409, "Deployment is already paused.")
+        self._refuse_archived(dep, "paused")
         at = self.clock.now_ns() if at_ns is None else at_ns
         dep["status"] = "paused"
         dep["paused_reason"] = reason or {"type": "manual"}
@@ -266,10 +264,14 @@ class Store:
         return dep
 
     def unpause(self, dep_id: str) -> JSON:
-        """Unpause (spec 3.6); 409 if not paused. Upcoming runs are recomputed from now."""
+        """Unpause (spec 3.6); 409 if not paused, else 403 if archived.
+
+        Upcoming runs are recomputed from now.
+        """
         dep = self.deployment(dep_id)
         if dep["status"] != "paused":
             raise ApiError(409, "Deployment is not paused.")
+        self._refuse_archived(dep, "unpaused")
         now = self.clock.now_ns()
         dep["status"] = "active"
         dep["paused_reason"] = None
@@ -280,6 +282,15 @@ class Store:
             schedule["upcoming_runs_at"] = fresh["upcoming_runs_at"]
         self.refresh_stats(dep_id)
         return dep
+
+    @staticmethod
+    def _refuse_archived(dep: JSON, done: str) -> None:
+        # The docs are silent on updating, pausing or unpausing an archived deployment
+        # (spec 3.4-3.6 list no such error). Our reading: spec 2.1's 403 permission_error
+        # for "a locked archived resource". The documented 409s (already paused, not
+        # paused) are checked first and win where both apply.
+        if dep["archived_at"] is not None:
+            raise ApiError(403, f"Deployment is archived and cannot be {done}.")
 
     def archive(self, dep_id: str, at_ns: int | None = None) -> JSON:
         """Archive (spec 3.7); 409 if already archived. Renames and clears upcoming runs."""
@@ -330,6 +341,7 @@ class Store:
     def trigger_run(self, dep_id: str) -> JSON:
         """Run now (spec 3.8): a running run, or a skipped one past max_concurrent."""
         dep = self.deployment(dep_id)
+        # Spec 3.8 documents 409 conflict_error for both: archived, or not active.
         if dep["archived_at"] is not None:
             raise ApiError(409, "Deployment is archived and cannot be run.")
         if dep["status"] != "active":
