@@ -106,4 +106,3 @@ def _publish() -> None:
 
 
 _publish()
-

@@ -16,7 +16,7 @@ QoderError                      anything raised by this package on purpose
 ├── APIConnectionError          no usable response: refused, reset, protocol error
 │   └── APITimeoutError         the request timed out
 ├── ResponseValidationError     a 2xx body that is not JSON or not the documented shape
-├── PaginationError             the server's cursors do not advance
+├── PaginationError             the server's paging is broken (resume_cursor to go on)
 └── RunTimeoutError             a run did not reach a terminal state in time
 ```
 

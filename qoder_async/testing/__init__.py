@@ -28,4 +28,3 @@ __all__ = ["FakeQoderAPI", "Fault", "RecordedRequest"]
 # Reprs and tracebacks name the public module, not the private one.
 for _cls in (FakeQoderAPI, Fault, RecordedRequest):
     _cls.__module__ = __name__
-
