@@ -83,3 +83,12 @@ def test_metadata_declares_license_urls_and_classifiers(
     classifiers = set(metadata.get_all("Classifier", []))
     assert {f"Programming Language :: Python :: {version}" for version in PYTHONS} <= classifiers
     assert metadata["Requires-Python"] == ">=3.10"
+
+
+def test_ci_runs_the_readme_command_then_the_lowest_dependencies() -> None:
+    """.ci/run runs `uv run pytest` as the README says, then the lowest-direct nox session."""
+    steps = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert "uv run pytest" in steps
+    assert "uv run --frozen nox -s tests-lowest" in steps
+    assert steps.index("uv run pytest") < steps.index("uv run --frozen nox -s tests-lowest")
+    assert "uv run pytest" in (ROOT / "README.md").read_text()
