@@ -2,26 +2,34 @@
 
 Lists the active deployments lazily and, while that listing is still paging, lists the
 runs of each one (8 at a time), merged newest first. Reads $QODER_PAT and, optionally,
-$QODER_BASE_URL.
+$QODER_BASE_URL. With QODER_FAKE=1 it talks to an in-process fake API
+(`qoder_async.testing`) seeded with sample data instead: no account, no network.
 
     uv run python examples/failed_runs_report.py
+    QODER_FAKE=1 uv run python examples/failed_runs_report.py
 """
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import anyio
 
 from qoder_async import QoderClient, RunStatus
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 
 async def main() -> None:
     """Print the failed runs of the last day, newest first, and a tally by error type."""
     since = datetime.now(timezone.utc) - timedelta(hours=24)
     by_error: Counter[str] = Counter()
-    async with QoderClient() as client:
+    async with connect() as client:
         failed = client.deployments.list_runs_across(
             client.deployments.list(status="active"),
             status=RunStatus.FAILED,
@@ -38,6 +46,27 @@ async def main() -> None:
         for deployment_id, problem in failed.skipped:
             print(f"skipped {deployment_id}: {problem}")
     print(f"{sum(by_error.values())} failed runs:", dict(by_error.most_common()))
+
+
+@asynccontextmanager
+async def connect() -> AsyncIterator[QoderClient]:
+    """A client for the API the environment names, or for a seeded fake one if $QODER_FAKE=1."""
+    if os.environ.get("QODER_FAKE", "") in ("", "0"):
+        async with QoderClient() as client:
+            yield client
+        return
+    # The fake is a testing aid: imported only when asked for.
+    import httpx
+
+    from qoder_async.testing import FakeQoderAPI
+
+    api = FakeQoderAPI()  # its clock starts now: "the last 24 hours" holds recent runs
+    api.seed(deployments=20, runs_per_deployment=100)
+    async with (
+        httpx.AsyncClient(transport=api.transport()) as http,
+        QoderClient(pat=api.pat, http_client=http) as client,
+    ):
+        yield client
 
 
 if __name__ == "__main__":

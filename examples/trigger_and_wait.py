@@ -1,21 +1,31 @@
 """Trigger a run of the newest active deployment and wait for its outcome, on trio.
 
 Shows the one-liner `run(..., wait=True)` and what a caller sees when a deployment cannot
-run. Reads $QODER_PAT and, optionally, $QODER_BASE_URL.
+run. Reads $QODER_PAT and, optionally, $QODER_BASE_URL. With QODER_FAKE=1 it talks to an
+in-process fake API (`qoder_async.testing`) seeded with sample data instead: no account,
+no network.
 
     uv run python examples/trigger_and_wait.py
+    QODER_FAKE=1 uv run python examples/trigger_and_wait.py
 """
 
 from __future__ import annotations
+
+import os
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 
 from qoder_async import ConflictError, QoderClient, RunTimeoutError
 
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
 
 async def main() -> None:
     """Run the newest active deployment once and report how the run ended."""
-    async with QoderClient() as client:
+    async with connect() as client:
         newest = await client.deployments.list(status="active", limit=1)
         if not newest.data:
             print("no active deployment")
@@ -33,6 +43,27 @@ async def main() -> None:
             return
         print(f"{deployment.name}: run {run.id} ended {run.status}", end="")
         print(f" ({run.error.type})" if run.error else f" in {run.duration_ms} ms")
+
+
+@asynccontextmanager
+async def connect() -> AsyncIterator[QoderClient]:
+    """A client for the API the environment names, or for a seeded fake one if $QODER_FAKE=1."""
+    if os.environ.get("QODER_FAKE", "") in ("", "0"):
+        async with QoderClient() as client:
+            yield client
+        return
+    # The fake is a testing aid: imported only when asked for.
+    import httpx
+
+    from qoder_async.testing import FakeQoderAPI
+
+    api = FakeQoderAPI()  # its clock starts now: "the last 24 hours" holds recent runs
+    api.seed(deployments=20, runs_per_deployment=100)
+    async with (
+        httpx.AsyncClient(transport=api.transport()) as http,
+        QoderClient(pat=api.pat, http_client=http) as client,
+    ):
+        yield client
 
 
 if __name__ == "__main__":

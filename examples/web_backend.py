@@ -2,12 +2,19 @@
 
 The client lives for the whole application (opened in the lifespan, so its connection pool
 and prefetch tasks are shared by every request) and each handler awaits it directly.
-Run it with any ASGI server, e.g. `uvicorn examples.web_backend:app`; run as a script, it
-calls its own endpoints in-process once and exits. Reads $QODER_PAT and $QODER_BASE_URL.
+Run it with any ASGI server; run as a script, it calls its own endpoints in-process once
+and exits. Reads $QODER_PAT and, optionally, $QODER_BASE_URL. With QODER_FAKE=1 it talks
+to an in-process fake API (`qoder_async.testing`) seeded with sample data instead: no
+account, no network.
+
+    uv run uvicorn examples.web_backend:app
+    QODER_FAKE=1 uv run uvicorn examples.web_backend:app
+    QODER_FAKE=1 uv run python examples/web_backend.py
 """
 
 from __future__ import annotations
 
+import os
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -24,9 +31,28 @@ if TYPE_CHECKING:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open one client for the application's lifetime."""
-    async with QoderClient(max_connections=32) as client:
+    async with connect(max_connections=32) as client:
         app.state.qoder = client
         yield
+
+
+@asynccontextmanager
+async def connect(*, max_connections: int) -> AsyncIterator[QoderClient]:
+    """A client for the API the environment names, or for a seeded fake one if $QODER_FAKE=1."""
+    if os.environ.get("QODER_FAKE", "") in ("", "0"):
+        async with QoderClient(max_connections=max_connections) as client:
+            yield client
+        return
+    # The fake is a testing aid: imported only when asked for.
+    from qoder_async.testing import FakeQoderAPI
+
+    api = FakeQoderAPI()  # its clock starts now: "the last 24 hours" holds recent runs
+    api.seed(deployments=20, runs_per_deployment=100)
+    async with (
+        httpx.AsyncClient(transport=api.transport()) as http,
+        QoderClient(pat=api.pat, http_client=http, max_connections=max_connections) as client,
+    ):
+        yield client
 
 
 app = FastAPI(lifespan=lifespan)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from types import UnionType
 from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin
 
+import attrs
 import cattrs
 
 from qoder_async._errors import ResponseValidationError
@@ -102,6 +103,10 @@ def _open_enum_hook(enum_type: type[enum.Enum]) -> Any:
 
 
 def _make_converter() -> cattrs.Converter:
+    # Our models use PEP 563 string annotations. cattrs before 26.1 resolves them by calling
+    # typing.get_type_hints on the parameterised alias (`Page[Deployment]`), which raises
+    # TypeError; resolved once on the generic class itself, they are never looked up again.
+    attrs.resolve_types(Page)
     # detailed_validation=False: generated structuring code without per-field error
     # bookkeeping; failures are re-raised as ResponseValidationError by `structure`.
     conv = cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from qoder_async.testing import FakeQoderAPI
-from tests.helpers import connect
+from tests.helpers import NOW, connect
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -28,8 +28,8 @@ def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, bool]]
 
 @pytest.fixture
 def api() -> FakeQoderAPI:
-    """An empty fake API accepting the PAT "pt-test"; each test adds the data it needs."""
-    return FakeQoderAPI(pat="pt-test")
+    """An empty fake API accepting the PAT "pt-test", its clock started at NOW; tests add data."""
+    return FakeQoderAPI(pat="pt-test", now=NOW)
 
 
 @pytest.fixture

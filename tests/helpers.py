@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 BASE_URL = "https://api.qoder.com/api/v1/cloud"
 START = datetime(2026, 6, 1, tzinfo=timezone.utc)
+# The fake's clock in tests: the date of the spec's examples, so seeded data is reproducible.
+NOW = datetime(2026, 6, 14, 9, 0, tzinfo=timezone.utc)
 
 
 @asynccontextmanager

@@ -11,7 +11,7 @@ import pytest
 
 from qoder_async import AgentRef, DeploymentRun, QoderClient, TriggerContext
 from qoder_async.testing import FakeQoderAPI
-from tests.helpers import connect
+from tests.helpers import NOW, connect
 
 pytestmark = pytest.mark.anyio
 
@@ -106,7 +106,7 @@ async def test_fake_serves_minimal_runs_on_request() -> None:
 
 async def test_fake_mixes_both_shapes_by_default_and_orders_them() -> None:
     """Seeded data mixes both shapes; a newest-first merge orders them by created_at."""
-    api = FakeQoderAPI(pat="pt-test")
+    api = FakeQoderAPI(pat="pt-test", now=NOW)  # a fixed clock: the same data every run
     api.seed(deployments=24, runs_per_deployment=4)
     async with connect(api) as client:
         runs = [run async for run in client.deployment_runs.list(limit=1000)]

@@ -18,7 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from qoder_async._converter import parse_datetime
 from qoder_async.testing import FakeQoderAPI, Fault, RecordedRequest
+from tests.helpers import NOW
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -46,8 +48,8 @@ def client_for(api: FakeQoderAPI, **headers: str) -> httpx.AsyncClient:
 
 @pytest.fixture
 def api() -> FakeQoderAPI:
-    """A fake with a small seeded data set."""
-    fake = FakeQoderAPI(pat=PAT, seed=0)
+    """A fake with a small seeded data set, the same on every run."""
+    fake = FakeQoderAPI(pat=PAT, seed=0, now=NOW)
     fake.seed(deployments=12, runs_per_deployment=6)
     return fake
 
@@ -666,8 +668,8 @@ async def test_in_flight_counts_concurrent_requests(
 
 
 def test_seeded_data_is_realistic_and_reproducible() -> None:
-    """Seeding is deterministic and yields full, varied spec 4.1/4.2 records."""
-    first, again = FakeQoderAPI(seed=7), FakeQoderAPI(seed=7)
+    """Seeding is deterministic for a seed and a `now`, and yields varied spec 4.1/4.2 records."""
+    first, again = FakeQoderAPI(seed=7, now=NOW), FakeQoderAPI(seed=7, now=NOW)
     first.seed(deployments=40, runs_per_deployment=8)
     again.seed(deployments=40, runs_per_deployment=8)
     assert dict(first.deployments) == dict(again.deployments)
@@ -701,6 +703,24 @@ def test_seeded_data_is_realistic_and_reproducible() -> None:
         if run["status"] in ("running", "completed"):
             assert run["error"] is None
             assert ID.fullmatch(run["session_id"])
+
+
+def test_clock_starts_now_by_default_with_seeded_data_before_it() -> None:
+    """Without `now` the clock starts at the current time and every seeded record predates it."""
+    before = datetime.now(timezone.utc)
+    api = FakeQoderAPI(seed=3)
+    api.seed(deployments=20, runs_per_deployment=10)
+    created = parse_datetime(api.add_deployment()["created_at"])
+    # A new deployment's created_at may be cut to whole seconds.
+    assert before.replace(microsecond=0) <= created <= datetime.now(timezone.utc)
+    stamps = [
+        parse_datetime(stamp)
+        for record in (*api.deployments.values(), *api.runs.values())
+        for key in ("created_at", "triggered_at", "updated_at")
+        if (stamp := record.get(key)) is not None
+    ]
+    assert len(stamps) > 200
+    assert max(stamps) <= created
 
 
 def test_python_api_returns_copies_and_checks_arguments() -> None:
@@ -794,17 +814,21 @@ async def read_to_end(stream: anyio.abc.ByteStream) -> bytes:
 
 
 def test_server_runs_as_a_process() -> None:
-    """`python -m qoder_async.testing` prints its base URL, serves, and exits on SIGTERM."""
+    """`python -m qoder_async.testing` serves with its clock at the current time, ends on SIGTERM."""
     command = [sys.executable, "-m", "qoder_async.testing", "--deployments", "3", "--pat", PAT]
+    before = datetime.now(timezone.utc).replace(microsecond=0)
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as server:
         assert server.stdout is not None
         base_url = server.stdout.readline().strip()
         try:
             assert re.fullmatch(r"http://127\.0\.0\.1:\d+/api/v1/cloud", base_url)
-            response = httpx.get(
-                f"{base_url}/deployments", headers={"authorization": f"Bearer {PAT}"}
-            )
+            auth = {"authorization": f"Bearer {PAT}"}
+            response = httpx.get(f"{base_url}/deployments", headers=auth)
             assert response.status_code == 200
+            created = httpx.post(f"{base_url}/deployments", headers=auth, json=CREATE)
+            assert created.is_success, created.text
+            assert before <= parse_datetime(created.json()["created_at"])
+            assert parse_datetime(created.json()["created_at"]) <= datetime.now(timezone.utc)
         finally:
             server.terminate()
         assert server.wait(timeout=10) == 0

@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         "--now",
         type=_instant,
         default=None,
-        help="start of the fake clock: an RFC 3339 time or 'now' (default: the spec's date)",
+        help="start of the fake clock: an RFC 3339 time or 'now' (default: now)",
     )
     parser.add_argument(
         "--backend", choices=("asyncio", "trio"), default="asyncio", help="event loop to run on"

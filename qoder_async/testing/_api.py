@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     import httpx
 
 BASE_PATH = "/api/v1/cloud"
-# The date of the spec's examples: seeded data lies before it, so a seed is reproducible.
-DEFAULT_NOW = datetime(2026, 6, 14, 9, 0, tzinfo=timezone.utc)
 _JSON_HEADERS = ("content-type", "application/json")
 
 
@@ -37,9 +35,10 @@ class FakeQoderAPI:
 
     Reach it in-process with `transport()` or over real loopback HTTP with `serve()`;
     both mount the API at `/api/v1/cloud`. Only `Authorization: Bearer <pat>` is
-    accepted (default pat `pt-fake-token`). `seed` makes the generated ids and data
-    reproducible; timestamps come from a clock that starts at `now` (default
-    2026-06-14T09:00:00Z, the spec's examples' date) and advances with real time.
+    accepted (default pat `pt-fake-token`). Timestamps come from a clock that starts at
+    `now` (default: the current time, so "the last 24 hours" holds recent runs) and
+    advances with real time; generated data all lies before `now`. The same `seed` and
+    `now` give the same ids and data: pass `now` explicitly for a reproducible data set.
     Knobs, all plain attributes:
 
     - `latency`: seconds awaited before answering every request (no CPU cost).
@@ -76,7 +75,8 @@ class FakeQoderAPI:
         self.in_flight = 0
         self.max_in_flight = 0
         rng = random.Random(seed)
-        self._store = Store(Clock(to_ns(now or DEFAULT_NOW)), IdFactory(rng))
+        start = datetime.now(timezone.utc) if now is None else now
+        self._store = Store(Clock(to_ns(start)), IdFactory(rng))
         self._store.run_shape = run_shape
         self._seeder = Seeder(self._store, rng)
         self._idempotent: dict[str, tuple[bytes, Reply]] = {}
