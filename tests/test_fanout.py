@@ -438,9 +438,9 @@ async def test_on_error_callable_is_told_about_each_skipped_deployment(order: Or
     """A callable on_error receives (deployment_id, NotFoundError) and the rest continue."""
     api = FakeQoderAPI(pat="pt-test")
     fleet = _fleet(api, [4, 6])
-    told: list[tuple[str, NotFoundError]] = []
+    told: list[tuple[str, Exception]] = []
 
-    def on_error(deployment_id: str, error: NotFoundError) -> None:
+    def on_error(deployment_id: str, error: Exception) -> None:
         told.append((deployment_id, error))
 
     async with connect(api) as client:
@@ -461,7 +461,7 @@ async def test_an_error_from_on_error_stops_the_fan_out_as_itself(order: Order) 
     class GiveUpError(Exception):
         pass
 
-    def on_error(deployment_id: str, error: NotFoundError) -> None:
+    def on_error(deployment_id: str, error: Exception) -> None:
         raise GiveUpError(deployment_id)
 
     api = FakeQoderAPI(pat="pt-test")
