@@ -20,7 +20,7 @@ Use `api.serve()` instead of `api.transport()` for a real loopback HTTP server, 
 from __future__ import annotations
 
 from ._api import FakeQoderAPI
-from ._faults import Fault
+from ._faults import Fault, RandomFaults
 from ._records import RecordedRequest
 
-__all__ = ["FakeQoderAPI", "Fault", "RecordedRequest"]
+__all__ = ["FakeQoderAPI", "Fault", "RandomFaults", "RecordedRequest"]
