@@ -328,9 +328,11 @@ class Deployments(Resource):
 
         `concurrency` (default min(16, the client's max_connections)) bounds how many
         requests run at once, the source's own counted: requests an async source makes
-        through this client (a Pager's prefetch included) take the same slots. Only
-        requests it makes by other means (another client, raw httpx) are not counted. It
-        may not exceed `QoderClient(max_connections=...)`, so the pool cannot time out.
+        through this client (a Pager's prefetch included) take the same slots. Not
+        counted: requests it makes by other means (another client, raw httpx), the one
+        request a pager may already have in flight when it is passed in (until it ends),
+        and requests made by `on_error`. It may not exceed
+        `QoderClient(max_connections=...)`, so the pool cannot time out.
         `order="arrival"` yields runs as pages arrive; `"newest_first"` merges every
         deployment's runs by `triggered_at`, newest first (it holds one page per
         deployment and must open them all before the first run).
