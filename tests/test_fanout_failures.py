@@ -209,7 +209,7 @@ async def test_a_failing_source_still_lists_what_was_read_then_raises() -> None:
     # Newest first: the first page of deployments names the last three created.
     read = list(fleet)[3:]
     api.faults.append(Fault(delay=0, path=r"/deployments\Z"))
-    api.faults.append(Fault(status=503, path=r"/deployments\Z", times=10))
+    api.faults.append(Fault(status=503, retry_after=0, path=r"/deployments\Z", times=10))
     async with connect(api, max_retries=0) as client:
         fan = client.deployments.list_runs_across(client.deployments.list(limit=3), limit=2)
         got: list[str] = []
@@ -227,7 +227,7 @@ async def test_on_error_raise_raises_a_source_error_at_once() -> None:
     """With on_error="raise" a failing source stops the fan-out with its error, as itself."""
     api = FakeQoderAPI(pat="pt-test")
     _fleet(api, [3] * 4)
-    api.faults.append(Fault(status=503, path=r"/deployments\Z", times=10))
+    api.faults.append(Fault(status=503, retry_after=0, path=r"/deployments\Z", times=10))
     async with connect(api, max_retries=0) as client:
         fan = client.deployments.list_runs_across(client.deployments.list(), on_error="raise")
         with pytest.raises(ServerError):

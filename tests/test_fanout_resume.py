@@ -225,7 +225,7 @@ async def test_a_failed_source_is_read_again_on_resume_without_repeating_a_run()
     api = FakeQoderAPI(pat="pt-test")
     fleet = _fleet(api, [3, 5, 2, 4, 6, 1, 3])
     api.faults.append(Fault(delay=0, path=r"/deployments\Z"))
-    api.faults.append(Fault(status=503, path=r"/deployments\Z", times=5))
+    api.faults.append(Fault(status=503, retry_after=0, path=r"/deployments\Z", times=5))
     first: list[DeploymentRun] = []
     async with connect(api, max_retries=0) as client:
         fan = client.deployments.list_runs_across(client.deployments.list(limit=3), limit=2)
