@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ._content import seeded_events
 from ._wire import NS_PER_MS, NS_PER_SECOND, format_ts, truncate_ns
 
 if TYPE_CHECKING:
@@ -298,6 +300,15 @@ class Seeder:
         start = self._store.clock.start_ns
         return self._store.ids.new(prefix, start - self._rng.randrange(150 * DAY_NS, 300 * DAY_NS))
 
+    @staticmethod
+    def _file_ids(created: int, index: int) -> tuple[str, str]:
+        """Two uploaded-file ids for content blocks, derived without drawing from the RNG.
+
+        Drawing would shift every later seeded value, and seeds must stay reproducible.
+        """
+        digest = hashlib.sha256(f"files-{created}-{index}".encode()).hexdigest()
+        return f"file_{digest[:32]}", f"file_{digest[32:]}"
+
     def _name(self, cadence: str) -> str:
         rng = self._rng
         name = f"{cadence}-{rng.choice(_TASKS)}-{rng.choice(_COMPONENTS)}"
@@ -316,12 +327,14 @@ class Seeder:
             metadata["team"] = rng.choice(_TEAMS)
         expression, tz_name, cadence = rng.choice(_SCHEDULES)
         scheduled = rng.random() < 0.7
+        name = self._name(cadence if scheduled else "on-demand")
+        index = len(self._names) - 1
         fields: JSON = {
-            "name": self._name(cadence if scheduled else "on-demand"),
+            "name": name,
             "description": f"{prompt}." if rng.random() < 0.8 else None,
             "agent": agent,
             "environment_id": env,
-            "initial_events": [{"content": prompt, "type": "user.message"}],
+            "initial_events": seeded_events(index, prompt, self._file_ids(created, index)),
             "resources": [],
             "vault_ids": [store.ids.new("vlt", created)] if rng.random() < 0.2 else [],
             "metadata": metadata,
