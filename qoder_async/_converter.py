@@ -3,7 +3,7 @@
 Structuring is the hot path (every page of a listing) and is tuned for it. Unstructuring
 gives the wire shape the API sends (`to_dict`): RFC 3339 UTC timestamps, enum values as
 strings, `cas_config` back inside `metadata`, and None written as `null` or left out per
-field as `WIRE_NULLS` says.
+field as `WIRE_NONE` says.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 import sys
 from datetime import datetime, timedelta, timezone
 from types import UnionType
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
@@ -46,7 +46,7 @@ from qoder_async._models import (
     TriggerType,
 )
 
-__all__ = ["WIRE_NULLS", "converter", "format_datetime", "parse_datetime", "structure"]
+__all__ = ["WIRE_NONE", "WireNone", "converter", "format_datetime", "parse_datetime", "structure"]
 
 T = TypeVar("T")
 
@@ -138,28 +138,51 @@ def _open_enum_hook(enum_type: type[enum.Enum]) -> Any:
     return structure_open_enum
 
 
-# Spec 3, 4, 7: None-able fields the API sends as `null` when they have no value (shown null in
-# the examples or documented as nullable). Every other None-able field is one the API leaves
-# out when it has no value (conditional, Qoder- or SDK-only, or never null: run `status`,
-# `triggered_at`, `completed_at`, `duration_ms`, `cas_run_extras`, schedule `last_run_at`,
-# stats `last_triggered_at`, `environment_variables`, `budget`, agent `version`, ...), so
-# there None is written by leaving the key out. Either way the documented examples
-# round-trip exactly. `Page.has_more` is never null but may be absent (spec 7.4), so it is
-# not listed. `next_trigger_at` is inferred: the fake sends null for manual-only deployments.
-# tests/test_serialize.py fails if a None-able field is added without a decision here.
-WIRE_NULLS: dict[type, frozenset[str]] = {
-    Page: frozenset({"first_id", "last_id", "next_page"}),
-    Deployment: frozenset({"description", "schedule", "paused_reason", "archived_at"}),
-    DeploymentRun: frozenset({"error", "session_id"}),
-    CasStats: frozenset({"next_trigger_at"}),
-    AgentRef: frozenset(),
-    Schedule: frozenset(),
-    CasSettings: frozenset(),
-    CasConfig: frozenset(),
-    RunError: frozenset(),
-    PausedReason: frozenset(),
-    TriggerContext: frozenset(),
-    CasRunExtras: frozenset(),
+# How None is written, per None-able field (spec 3, 4, 7), so that every documented example
+# round-trips exactly. "null": the API sends the key with null when there is no value (shown
+# null in the examples or documented as nullable). "omit": the API leaves the key out when
+# there is no value (conditional, Qoder- or SDK-only fields), or never sends null for it, so
+# None can only mean the key was absent. Two readings are inferences: `next_trigger_at` is
+# "null" because the fake sends null for manual-only deployments, and `Page.has_more` is
+# "omit" because spec 7.4 has it absent, never null. tests/test_serialize.py fails when a
+# None-able field of a model is missing here.
+WireNone = Literal["null", "omit"]
+WIRE_NONE: dict[type, dict[str, WireNone]] = {
+    Page: {"first_id": "null", "last_id": "null", "next_page": "null", "has_more": "omit"},
+    Deployment: {
+        "description": "null",
+        "schedule": "null",
+        "paused_reason": "null",
+        "archived_at": "null",
+        "updated_at": "omit",
+        "cas_config": "omit",  # written inside `metadata`, see unstructure_deployment
+        "environment_variables": "omit",
+        "budget": "omit",
+    },
+    DeploymentRun: {
+        "error": "null",
+        "session_id": "null",
+        "status": "omit",
+        "triggered_at": "omit",
+        "completed_at": "omit",
+        "duration_ms": "omit",
+        "cas_run_extras": "omit",
+    },
+    AgentRef: {"version": "omit"},
+    Schedule: {"last_run_at": "omit"},
+    CasConfig: {"config": "omit", "session_strategy": "omit", "stats": "omit"},
+    CasSettings: {"max_concurrent": "omit", "max_retries": "omit", "timeout_ms": "omit"},
+    CasStats: {
+        "next_trigger_at": "null",
+        "last_triggered_at": "omit",
+        "consecutive_failures": "omit",
+        "total_failures": "omit",
+        "total_runs": "omit",
+    },
+    RunError: {"message": "omit"},
+    PausedReason: {"error": "omit"},
+    TriggerContext: {"scheduled_at": "omit"},
+    CasRunExtras: {"attempt": "omit", "turn_id": "omit", "started_at": "omit"},
 }
 
 
@@ -169,11 +192,14 @@ def _enum_value(value: object) -> object:
 
 
 def _unstructure_hook(conv: cattrs.Converter, cls: type) -> Any:
-    nulls = WIRE_NULLS.get(getattr(cls, "__origin__", cls), frozenset())
+    model = get_origin(cls) or cls
+    wire_none = WIRE_NONE.get(model, {})
+    # omit_if_default leaves a field out when it equals its default: only None may be left
+    # out, so a field that defaults to something else (has_more=False) is always written.
     omitted = {
         field.name: override(omit_if_default=True)
-        for field in attrs.fields(getattr(cls, "__origin__", cls))
-        if field.default is None and field.name not in nulls
+        for field in attrs.fields(model)
+        if wire_none.get(field.name) == "omit" and field.default is None
     }
     return make_dict_unstructure_fn(cls, conv, **omitted)  # type: ignore[arg-type]
 

@@ -116,7 +116,7 @@ def _source(source: object, where: str, *, document: bool) -> None:
         _str(source.file_id, f"{where}.file_id")
     elif isinstance(source, PlainTextSource):
         if not document:
-            msg = f"{where}: a PlainTextSource is allowed in a DocumentBlock only (spec 7.2)"
+            msg = f"{where} must not be a PlainTextSource: plain text is for documents (spec 7.2)"
             raise ValueError(msg)
         _str(source.data, f"{where}.data", allow_empty=True)
         if source.media_type != "text/plain":

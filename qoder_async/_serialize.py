@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar, get_origin
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
@@ -42,13 +43,15 @@ def from_dict(cls: type[T], data: object) -> T:
     """Structure the API's JSON (e.g. from `to_dict` or a stored response) into `cls`.
 
     The inverse of `to_dict`: `from_dict(type(x), to_dict(x)) == x`. A page needs its item
-    type: `from_dict(Page[Deployment], data)`. Raises ValueError if `data` does not have
+    type: `from_dict(Page[Deployment], data)`. The unions `InitialEvent`, `ContentBlock`,
+    `ImageSource`, `DocumentSource` and `Rubric` are accepted too. Raises ValueError if `data` does not have
     the shape of `cls`, TypeError if `cls` is not a model.
     """
     if cls is Page:
         msg = "from_dict needs the item type of a page: Page[Deployment] or Page[DeploymentRun]"
         raise TypeError(msg)
-    if not attrs.has(get_origin(cls) or cls):
+    kinds = get_args(cls) if get_origin(cls) in (Union, UnionType) else (get_origin(cls) or cls,)
+    if not all(attrs.has(kind) for kind in kinds):
         msg = f"from_dict takes a qoder_async model class, got {cls!r}"
         raise TypeError(msg)
     try:
