@@ -8,12 +8,12 @@ is marked "undocumented" where it is decided.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import hashlib
+from typing import Any
 
 from ._wire import ApiError
 
-if TYPE_CHECKING:
-    from ._data import JSON
+JSON = dict[str, Any]
 
 EVENT_TYPES = frozenset({"user.message", "user.define_outcome", "system.message"})
 MAX_EVENTS = 50
@@ -136,13 +136,16 @@ def _text(text: str) -> JSON:
     return {"text": text, "type": "text"}
 
 
-def seeded_events(index: int, prompt: str, file_ids: tuple[str, str]) -> list[JSON]:
+def seeded_events(index: int, prompt: str, created_ns: int) -> list[JSON]:
     """The initial events of the `index`-th seeded deployment; keys in the API's sorted order.
 
     Six variants in turn, so any six consecutive deployments show every kind of spec 7.2:
     legacy string content, text blocks, a system message, images and documents from every
-    source, a redacted block, and define_outcome with a text and a file rubric.
+    source, a redacted block, and define_outcome with a text and a file rubric. File ids
+    are derived, not drawn from the seeded RNG: a draw would shift every later seeded value.
     """
+    digest = hashlib.sha256(f"files-{created_ns}-{index}".encode()).hexdigest()
+    file_ids = (f"file_{digest[:32]}", f"file_{digest[32:]}")
     variant = index % 6
     if variant == 0:
         return [{"content": prompt, "type": "user.message"}]

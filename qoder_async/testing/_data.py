@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -300,15 +299,6 @@ class Seeder:
         start = self._store.clock.start_ns
         return self._store.ids.new(prefix, start - self._rng.randrange(150 * DAY_NS, 300 * DAY_NS))
 
-    @staticmethod
-    def _file_ids(created: int, index: int) -> tuple[str, str]:
-        """Two uploaded-file ids for content blocks, derived without drawing from the RNG.
-
-        Drawing would shift every later seeded value, and seeds must stay reproducible.
-        """
-        digest = hashlib.sha256(f"files-{created}-{index}".encode()).hexdigest()
-        return f"file_{digest[:32]}", f"file_{digest[32:]}"
-
     def _name(self, cadence: str) -> str:
         rng = self._rng
         name = f"{cadence}-{rng.choice(_TASKS)}-{rng.choice(_COMPONENTS)}"
@@ -334,7 +324,7 @@ class Seeder:
             "description": f"{prompt}." if rng.random() < 0.8 else None,
             "agent": agent,
             "environment_id": env,
-            "initial_events": seeded_events(index, prompt, self._file_ids(created, index)),
+            "initial_events": seeded_events(index, prompt, created),
             "resources": [],
             "vault_ids": [store.ids.new("vlt", created)] if rng.random() < 0.2 else [],
             "metadata": metadata,
