@@ -12,7 +12,8 @@ import anyio
 
 from qoder_async._client import QoderClient
 from qoder_async._errors import ConflictError, NotFoundError
-from qoder_async._models import InitialEvent, RunStatus, Schedule
+from qoder_async._events import UserMessage
+from qoder_async._models import RunStatus, Schedule
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -72,7 +73,7 @@ async def _demo(latency: float) -> None:
             name="demo-nightly-report",
             agent=agent,
             environment_id=environment,
-            initial_events=[InitialEvent(type="user.message", content="Write the report")],
+            initial_events=[UserMessage(content="Write the report")],
             schedule=Schedule(expression="0 9 * * *", timezone="UTC"),
             metadata={"team": "docs"},
         )
