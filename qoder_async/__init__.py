@@ -12,6 +12,7 @@ from qoder_async._errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ClientClosedError,
     ConflictError,
     NotFoundError,
     OverloadedError,
@@ -46,6 +47,8 @@ from qoder_async._models import (
     TriggerType,
 )
 from qoder_async._pagination import Pager
+from qoder_async._ratelimit import RateLimit
+from qoder_async._retry import RetryPolicy
 from qoder_async._transport import VERSION as _VERSION
 
 __version__ = _VERSION
@@ -62,6 +65,7 @@ __all__ = [
     "CasRunExtras",
     "CasSettings",
     "CasStats",
+    "ClientClosedError",
     "ConflictError",
     "ContentBlock",
     "Deployment",
@@ -78,9 +82,11 @@ __all__ = [
     "PermissionDeniedError",
     "QoderClient",
     "QoderError",
+    "RateLimit",
     "RateLimitError",
     "RequestTooLargeError",
     "ResponseValidationError",
+    "RetryPolicy",
     "RunError",
     "RunStatus",
     "RunTimeoutError",

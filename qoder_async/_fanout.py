@@ -283,12 +283,13 @@ class FanOut:
         deployment_id = check_id(deployment_id, "dep_", "deployments item")
         transport, limiter = self._transport, self._limiter
         path = f"/deployments/{deployment_id}/runs"
+        spacing = transport.spacing()  # this stream's own pace when paging (spec 2.2)
 
         async def fetch_page(query: dict[str, str]) -> Page[DeploymentRun]:
             if not limiter.available_tokens:
                 launched()
             async with limiter:
-                data = await transport.request("GET", path, params=query)
+                data = await transport.request("GET", path, params=query, spacing=spacing)
             return structure(data, Page[DeploymentRun])
 
         stream = _Stream(deployment_id)
