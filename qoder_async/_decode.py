@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Final
 
+import anyio
+
 from qoder_async import _errors
 from qoder_async._retry import retry_after
 
@@ -67,16 +69,23 @@ async def read_body(response: httpx.Response, limit: int, *, truncate: bool) -> 
     if not truncate and declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLargeError(limit, int(declared))
     buffer = bytearray()
-    cut = False
+    over = False
     # Decoded chunks: the cap bounds memory, which a compressed body could otherwise dodge.
-    async for chunk in response.aiter_bytes():
-        buffer += chunk
-        if len(buffer) > limit:
-            if not truncate:
-                raise BodyTooLargeError(limit, None)
-            del buffer[limit:]
-            cut = True
-            break
+    # Stopping is done by cancelling the read, never by leaving the loop: the exception
+    # then unwinds every async generator between us and the socket (httpx, httpcore), so
+    # none is left suspended for the garbage collector (trio warns about those).
+    with anyio.CancelScope() as scope:
+        async for chunk in response.aiter_bytes():
+            if over:
+                continue  # already buffered by httpx; dropped until the cancel lands
+            buffer += chunk
+            if len(buffer) > limit:
+                over = True
+                del buffer[limit:]
+                scope.cancel()
+    if over and not truncate:
+        raise BodyTooLargeError(limit, None)
+    cut = over
     content = bytes(buffer)
     # What `aread()` would have stored: lets `exc.response.content`/`.json()` work.
     response._content = content

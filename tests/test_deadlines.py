@@ -17,14 +17,14 @@ from qoder_async import (
     RetryPolicy,
     ServerError,
 )
-from tests.hostile import DEPLOYMENT, Counter, Reader, each_request, head, response, serve
+from tests.hostile import DEPLOYMENT, Counter, Reader, each_request, head, serve
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from anyio.abc import SocketStream
 
-    from tests.hostile import Request
+    from tests.hostile import ConnectionHandler, Request
 
 pytestmark = pytest.mark.anyio
 
@@ -35,7 +35,7 @@ BASE_URL = "https://api.example.test/api/v1/cloud"
 BOUND = 10.0
 
 
-def trickling_body(counter: Counter) -> object:
+def trickling_body(counter: Counter) -> ConnectionHandler:
     """A server that sends a 200 head, then its 1000-byte body one byte every 0.1 s."""
 
     async def answer(request: Request, stream: SocketStream) -> bool:
@@ -215,8 +215,11 @@ async def test_retries_within_the_deadline_still_happen() -> None:
 
 
 async def test_a_pause_longer_than_the_timeout_raises_its_cause_at_once() -> None:
-    """Issue 8 #2: after a 503 with Retry-After 20, an unrelated GET (timeout 2, no retries)
-    gets that ServerError at once, with retry_after what remains, and sends nothing."""
+    """Issue 8 #2: after a 503 with Retry-After 20, an unrelated GET gets it at once.
+
+    The GET (timeout 2, no retries) gets that ServerError with retry_after what remains,
+    and sends nothing.
+    """
     unavailable = httpx.Response(503, headers={"Retry-After": "20"})
     async with mock_client(unavailable, ok(), max_retries=0) as (client, seen):
         with pytest.raises(ServerError):
