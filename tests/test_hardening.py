@@ -310,15 +310,17 @@ def huge_body(status: int, counter: Counter, *, chunked: bool) -> ConnectionHand
         if chunked:
             fields = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
             await stream.send(head(status, fields))
-            framed = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
         else:
             await stream.send(head(status, {"Content-Type": "application/json"}, length=HUNDRED_MB))
-            framed = chunk
-        sent = 0
-        while sent < HUNDRED_MB:
+        left = HUNDRED_MB
+        while left:
+            piece = chunk[:left]
+            left -= len(piece)
+            framed = f"{len(piece):x}\r\n".encode() + piece + b"\r\n" if chunked else piece
             await stream.send(framed)
-            sent += len(chunk)
             counter.bytes_sent += len(framed)
+        if chunked:
+            await stream.send(b"0\r\n\r\n")
         return True
 
     return each_request(answer)
