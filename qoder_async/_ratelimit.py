@@ -1,11 +1,13 @@
 """The client budget (spec 2.2, 7.7): a paced, adaptive request rate shared by a whole client.
 
 How the budget holds. Each kind of request (reads = GET, writes = everything else) has a
-`_Bucket` that lets one request go at a time, at least `1 / rate` seconds after the one
-before, measured from when that one actually went (so a late wake-up never lets two go
-closer together). `rate` starts at 95% of the configured budget: the headroom absorbs
-network jitter, so that a server counting over any sliding one-second window never sees
-more than the budget. A 429, 503 or reset halves the rate (at most once a second, down to
+`_Bucket` that lets one request go at a time, on a schedule of slots `1 / rate` seconds
+apart. A request that goes late by up to `SLACK` keeps the schedule (so wake-up latency
+does not eat into the rate); later than that, the schedule restarts from when it went.
+So any one second holds at most (1 s + SLACK) * rate + 1 sends. `rate` starts at 95% of the
+configured budget: with 50 GET/s that is at most 49 sends in any second, and the
+difference absorbs network jitter, so that a server counting over any sliding one-second
+window never sees more than the budget. A 429, 503 or reset halves the rate (at most once a second, down to
 1/16 of the budget); it then grows back by a tenth of the budget per second, never above
 it. `X-RateLimit-Remaining` / `X-RateLimit-Reset` (planned headers, spec 7.7) cap the rate
 further until the reset, or pause the bucket until then when nothing remains.
@@ -32,6 +34,8 @@ __all__ = ["Budget", "RateLimit", "Spacing"]
 # Pace this far under the budget: jitter between leaving the client and arriving at the
 # server can otherwise squeeze budget + 1 requests into one second of the server's count.
 HEADROOM: Final = 0.95
+# How late a request may go and still keep the schedule of slots (see above).
+SLACK: Final = 0.01
 DECREASE: Final = 0.5
 FLOOR_FRACTION: Final = 1 / 16
 # Additive increase: the share of the budget regained per second without overload.
@@ -108,7 +112,8 @@ class _Bucket:
         self.limit = per_second * HEADROOM
         self.floor = self.limit * FLOOR_FRACTION
         self._lock = anyio.Lock()
-        self._last_sent = -math.inf
+        # When the next request may go: the next slot of the schedule.
+        self._next = -math.inf
         # The rate right after the last decrease, and when that was (recovery is lazy).
         self._base = self.limit
         self._since = -math.inf
@@ -126,11 +131,11 @@ class _Bucket:
 
     def delay(self, now: float) -> float:
         """Seconds to wait at `now` before the next request may go (<= 0: it may go now)."""
-        return max(self._last_sent + 1.0 / self.rate(now), self._paused_until) - now
+        return max(self._next, self._paused_until) - now
 
     def sent(self, now: float) -> None:
-        """Record that a request went at `now`."""
-        self._last_sent = now
+        """Record that a request went at `now`: the next slot is one interval on."""
+        self._next = max(self._next, now - SLACK) + 1.0 / self.rate(now)
 
     def ready(self, now: float) -> bool:
         """Whether a request could go at `now` without waiting."""

@@ -18,6 +18,7 @@ from qoder_async._ratelimit import (
     FLOOR_FRACTION,
     HEADROOM,
     RECOVERY_PER_SECOND,
+    SLACK,
     Budget,
     Spacing,
     _Bucket,
@@ -123,14 +124,35 @@ async def test_none_turns_it_off_and_views_share_one_limiter() -> None:
 
 
 def test_a_bucket_paces_requests_under_the_budget() -> None:
-    """After a request, the next may go 1 / (0.95 * budget) seconds later, not before."""
+    """Requests go on slots 1 / (0.95 * budget) apart; a slightly late one keeps the schedule."""
     bucket = _Bucket(20)
+    interval = 1 / (20 * HEADROOM)
     assert bucket.delay(100.0) <= 0
     bucket.sent(100.0)
-    interval = 1 / (20 * HEADROOM)
-    assert bucket.delay(100.0) == pytest.approx(interval)
-    assert bucket.delay(100.0 + interval / 2) == pytest.approx(interval / 2)
-    assert bucket.delay(100.0 + interval) <= 1e-12
+    first_slot = 100.0 - SLACK + interval
+    assert bucket.delay(100.0) == pytest.approx(first_slot - 100.0)
+    assert bucket.delay(first_slot) == pytest.approx(0.0, abs=1e-12)
+    # Sent a little late (within SLACK): the next slot is one interval after the slot.
+    bucket.sent(first_slot + SLACK / 2)
+    assert bucket.delay(first_slot) == pytest.approx(interval)
+    # Sent very late: the schedule restarts from then.
+    bucket.sent(first_slot + 5.0)
+    assert bucket.delay(first_slot + 5.0) == pytest.approx(interval - SLACK)
+
+
+@pytest.mark.parametrize("late", [0.0, 0.003, SLACK, 0.05])
+def test_no_second_holds_more_sends_than_the_schedule_allows(late: float) -> None:
+    """However late each send is, any one second holds at most (1 + SLACK) * rate + 1 sends."""
+    per_second = 50
+    bucket = _Bucket(per_second)
+    now, sends = 0.0, []
+    for index in range(300):
+        now = max(now, now + bucket.delay(now)) + (late if index % 3 else 0.0)
+        bucket.sent(now)
+        sends.append(now)
+    most = max(sum(1 for moment in sends if start <= moment < start + 1.0) for start in sends)
+    assert most <= (1 + SLACK) * per_second * HEADROOM + 1
+    assert most <= per_second - 1
 
 
 def test_overload_halves_the_rate_once_per_episode_down_to_a_floor(
