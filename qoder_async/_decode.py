@@ -65,9 +65,16 @@ async def read_body(response: httpx.Response, limit: int, *, truncate: bool) -> 
     `limit` bytes are kept and the rest is never read; otherwise BodyTooLargeError, before
     any byte is read when Content-Length says so. The caller closes the response.
     """
-    declared = response.headers.get("content-length")
-    if not truncate and declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLargeError(limit, int(declared))
+    headers = response.headers
+    declared = headers.get("content-length")
+    size = int(declared) if declared is not None and declared.isdigit() else None
+    if size is not None and "content-encoding" not in headers:
+        # The common case, and the cheap one: h11 never reads past a Content-Length, and
+        # without content coding the decoded body is exactly that long.
+        if size <= limit:
+            return await response.aread(), False
+        if not truncate:
+            raise BodyTooLargeError(limit, size)
     buffer = bytearray()
     over = False
     # Decoded chunks: the cap bounds memory, which a compressed body could otherwise dodge.
@@ -105,13 +112,22 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# One decoder, made once: `json.loads` with hooks would build a new one per call.
+_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def decode_json(content: bytes) -> object:
     """Parse JSON, or raise ValueError or RecursionError.
 
     ValueError also for NaN, infinities and numbers out of range; RecursionError for
     nesting deeper than the interpreter allows.
     """
-    return json.loads(content, parse_constant=_refuse_constant, parse_float=_finite_float)
+    # As json.loads does with bytes: UTF-8, -16 or -32, told apart by the first bytes.
+    text = content.decode(json.detect_encoding(content), "surrogatepass")
+    if text.startswith("\ufeff"):
+        msg = "a byte order mark before JSON"
+        raise ValueError(msg)
+    return _DECODER.decode(text)
 
 
 def success_json(content: bytes, method: str, path: str, status: int) -> object:

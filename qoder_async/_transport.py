@@ -523,7 +523,8 @@ class _Call:
                         # An error body we cannot even decompress must not stop a retry.
                         body = b""
             finally:
-                if response is not None:
+                # A body read to its end has closed the response already.
+                if response is not None and not response.is_closed:
                     with anyio.CancelScope(shield=True):
                         await response.aclose()
         if scope.cancelled_caught:
