@@ -320,9 +320,10 @@ async def test_a_pager_spaces_its_page_requests() -> None:
         runs = [run.id async for run in client.deployment_runs.list()]
     assert len(runs) == 5
     gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
-    # Sleeps never end early, so this lower bound holds however slow the machine is.
+    # Sleeps never end early, so the requests leave >= 50 ms apart however slow the machine
+    # is; between leaving and reaching the handler a few ms of jitter may come off.
     assert len(gaps) == 4
-    assert all(gap >= 0.05 for gap in gaps)
+    assert all(gap >= 0.045 for gap in gaps)
 
 
 @pytest.mark.anyio
