@@ -1,5 +1,8 @@
 """One logical request: headers, auth, deadlines, retries with back-off, the budget, decoding.
 
+`Transport` holds what a client and its views share (pool, limits, budget, pause: `Shared`)
+and one view's `Settings`; the attempts of each request are a `_call.Call`.
+
 What bounds a request in time (each checked before waiting, so nothing waits in vain):
 - `timeout` bounds each attempt's I/O end to end: connect, send and the whole body (a
   server trickling bytes cannot stretch it). A float, or an `httpx.Timeout` whose largest
