@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import enum
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import attrs
@@ -21,6 +20,7 @@ from qoder_async._params import check_header_value, check_seconds
 from qoder_async._ratelimit import RateLimit
 from qoder_async._retry import RetryPolicy
 from qoder_async._runs import DeploymentRuns
+from qoder_async._sentinel import NOT_GIVEN, NotGiven
 from qoder_async._taskgroup import HelperTaskGroup
 from qoder_async._transport import Settings, Transport
 
@@ -34,15 +34,6 @@ __all__ = ["DEFAULT_BASE_URL", "QoderClient"]
 
 DEFAULT_BASE_URL = "https://api.qoder.com/api/v1/cloud"
 DEFAULT_MAX_CONNECTIONS = 100
-
-
-class _Unset(enum.Enum):
-    """The default of an option that was not passed (None may mean something else)."""
-
-    UNSET = "UNSET"
-
-
-_UNSET: Final = _Unset.UNSET
 
 
 class QoderClient:
@@ -81,10 +72,10 @@ class QoderClient:
         pat: str | None = None,
         base_url: str | None = None,
         timeout: float | httpx.Timeout | None = None,
-        max_retries: int | _Unset = _UNSET,
+        max_retries: int | NotGiven = NOT_GIVEN,
         retry: RetryPolicy | None = None,
         deadline: float | None = None,
-        rate_limit: RateLimit | _Unset | None = _UNSET,
+        rate_limit: RateLimit | NotGiven | None = NOT_GIVEN,
         max_connections: int | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         http_client: httpx.AsyncClient | None = None,
@@ -117,7 +108,7 @@ class QoderClient:
         else:
             max_connections = _check_count(max_connections, "max_connections")
         max_response_bytes = _check_count(max_response_bytes, "max_response_bytes")
-        if rate_limit is _UNSET:
+        if rate_limit is NOT_GIVEN:
             rate_limit = None if _is_local(base_url, http_client) else RateLimit()
         elif rate_limit is not None and not isinstance(rate_limit, RateLimit):
             msg = f"rate_limit must be a RateLimit or None, got {type(rate_limit).__name__}"
@@ -178,10 +169,10 @@ class QoderClient:
     def with_options(
         self,
         *,
-        timeout: float | httpx.Timeout | _Unset | None = _UNSET,
-        max_retries: int | _Unset = _UNSET,
-        retry: RetryPolicy | _Unset = _UNSET,
-        deadline: float | _Unset | None = _UNSET,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        retry: RetryPolicy | NotGiven = NOT_GIVEN,
+        deadline: float | NotGiven | None = NOT_GIVEN,
     ) -> QoderClient:
         """A view of this client with another timeout, retry policy or deadline.
 
@@ -193,9 +184,11 @@ class QoderClient:
         settings = self._transport.settings
         settings = attrs.evolve(
             settings,
-            timeout=settings.timeout if timeout is _UNSET else _check_timeout(timeout),
-            retry=_combine_retry(settings.retry, None if retry is _UNSET else retry, max_retries),
-            deadline=settings.deadline if deadline is _UNSET else _check_deadline(deadline),
+            timeout=settings.timeout if timeout is NOT_GIVEN else _check_timeout(timeout),
+            retry=_combine_retry(
+                settings.retry, None if retry is NOT_GIVEN else retry, max_retries
+            ),
+            deadline=settings.deadline if deadline is NOT_GIVEN else _check_deadline(deadline),
         )
         view = QoderClient.__new__(QoderClient)
         view._setup(self._transport.copy(settings), parent=self)
@@ -257,13 +250,13 @@ def _check_deadline(deadline: object) -> float | None:
 
 
 def _combine_retry(
-    base: RetryPolicy, retry: RetryPolicy | None, max_retries: int | _Unset
+    base: RetryPolicy, retry: RetryPolicy | None, max_retries: int | NotGiven
 ) -> RetryPolicy:
     """The policy from `retry=` and/or `max_retries=`; ValueError if they contradict."""
     if retry is not None and not isinstance(retry, RetryPolicy):
         msg = f"retry must be a RetryPolicy, got {type(retry).__name__}"
         raise TypeError(msg)
-    if max_retries is _UNSET:
+    if max_retries is NOT_GIVEN:
         return retry if retry is not None else base
     if isinstance(max_retries, bool) or not isinstance(max_retries, int):
         msg = f"max_retries must be an int, got {type(max_retries).__name__}"
