@@ -6,6 +6,7 @@ Start with `QoderClient`; `qoder_async.testing` holds an in-memory fake of the A
 from __future__ import annotations
 
 from qoder_async._client import DEFAULT_BASE_URL, QoderClient
+from qoder_async._deployments import Deployments
 from qoder_async._errors import (
     APIConnectionError,
     APIError,
@@ -72,7 +73,14 @@ from qoder_async._models import (
 )
 from qoder_async._pagination import Pager
 from qoder_async._ratelimit import RateLimit
+from qoder_async._raw import (
+    DeploymentRunsWithRawResponse,
+    DeploymentsWithRawResponse,
+    QoderClientWithRawResponse,
+)
+from qoder_async._response import APIResponse
 from qoder_async._retry import RetryPolicy
+from qoder_async._runs import DeploymentRuns
 from qoder_async._sentinel import NOT_GIVEN, NotGiven
 from qoder_async._serialize import from_dict, to_dict, to_json
 from qoder_async._transport import VERSION as _VERSION
@@ -84,6 +92,7 @@ __all__ = [
     "NOT_GIVEN",
     "APIConnectionError",
     "APIError",
+    "APIResponse",
     "APITimeoutError",
     "AgentRef",
     "AuthenticationError",
@@ -99,7 +108,11 @@ __all__ = [
     "DefineOutcome",
     "Deployment",
     "DeploymentRun",
+    "DeploymentRuns",
+    "DeploymentRunsWithRawResponse",
     "DeploymentStatus",
+    "Deployments",
+    "DeploymentsWithRawResponse",
     "DocumentBlock",
     "DocumentSource",
     "EventType",
@@ -120,6 +133,7 @@ __all__ = [
     "PermissionDeniedError",
     "PlainTextSource",
     "QoderClient",
+    "QoderClientWithRawResponse",
     "QoderError",
     "RateLimit",
     "RateLimitError",

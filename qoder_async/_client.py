@@ -18,6 +18,7 @@ from qoder_async._errors import ClientClosedError
 from qoder_async._logging import configure_from_env
 from qoder_async._params import check_header_value, check_seconds
 from qoder_async._ratelimit import RateLimit
+from qoder_async._raw import QoderClientWithRawResponse
 from qoder_async._retry import RetryPolicy
 from qoder_async._runs import DeploymentRuns
 from qoder_async._sentinel import NOT_GIVEN, NotGiven
@@ -144,6 +145,7 @@ class QoderClient:
         self._helpers = HelperTaskGroup()
         self.deployments = Deployments(transport, self._prefetch_group)
         self.deployment_runs = DeploymentRuns(transport, self._prefetch_group)
+        self._raw: QoderClientWithRawResponse | None = None
 
     @property
     def base_url(self) -> str:
@@ -165,6 +167,24 @@ class QoderClient:
     def retry(self) -> RetryPolicy:
         """The retry policy of this client (or view)."""
         return self._transport.retry
+
+    @property
+    def with_raw_response(self) -> QoderClientWithRawResponse:
+        """The client's methods again, each returning the `APIResponse[T]` of its request.
+
+        `await client.with_raw_response.deployments.get(dep_id)` gives the status code,
+        headers, request id and elapsed time of the response, and the Deployment through
+        `.parse()`; a list method gives the response of its first page. Same arguments and
+        errors as the method itself; shares this client's (or view's) settings.
+        """
+        raw = self._raw
+        if raw is None:
+            transport = self._transport
+            raw = self._raw = QoderClientWithRawResponse(
+                Deployments(transport, self._prefetch_group, raw=True),
+                DeploymentRuns(transport, self._prefetch_group, raw=True),
+            )
+        return raw
 
     def with_options(
         self,

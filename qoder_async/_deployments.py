@@ -16,6 +16,7 @@ from qoder_async._models import (
     RunStatus,
     Schedule,
 )
+from qoder_async._options import request_options
 from qoder_async._params import (
     agent_json,
     cas_config_json,
@@ -41,13 +42,17 @@ from qoder_async._runs import (
     check_wait_args,
     wait_for_run,
 )
-from qoder_async._sentinel import NOT_GIVEN, NotGivenOr
+from qoder_async._sentinel import NOT_GIVEN, NotGiven, NotGivenOr
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
+    import httpx
+
     from qoder_async._fanout import DeploymentSource, ErrorPolicy, Order
+    from qoder_async._literals import DeploymentStatusName, RunStatusName
+    from qoder_async._options import RequestOptions
     from qoder_async._pagination import Pager
 
 __all__ = ["Deployments"]
@@ -60,6 +65,13 @@ class Deployments(Resource):
     the exceptions of `qoder_async` for API and connection failures. POST methods send an
     Idempotency-Key (generated unless `idempotency_key` is given) that makes their retries
     safe; a key reused with a different body raises ConflictError.
+
+    Per-request options, on every method: `extra_headers`, `extra_query`, `timeout` (per
+    attempt, as the client's; `request_timeout` on `run`, whose `timeout` bounds the wait)
+    and `deadline` (the whole of each request) override the client's for every request of
+    that call only (every page of a listing); POST methods also take `extra_body`, whose
+    top-level keys override the body's. Checked before any I/O; see `_options` for the
+    headers that may not be set this way.
     """
 
     __slots__ = ()
@@ -67,7 +79,7 @@ class Deployments(Resource):
     def list(
         self,
         *,
-        status: DeploymentStatus | str | None = None,
+        status: DeploymentStatus | DeploymentStatusName | None = None,
         include_archived: bool | None = None,
         agent_id: str | None = None,
         created_at_gte: datetime | None = None,
@@ -78,6 +90,10 @@ class Deployments(Resource):
         page: str | None = None,
         max_items: int | None = None,
         prefetch: int = 1,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        deadline: float | None = None,
     ) -> Pager[Deployment]:
         """List deployments, newest first; archived ones only with `include_archived=True`.
 
@@ -87,6 +103,13 @@ class Deployments(Resource):
         `status` cannot be combined with `include_archived=True` (ValueError, spec 7.5).
         """
         _check_list_args(status, include_archived, limit)
+        options = request_options(
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            timeout=timeout,
+            deadline=deadline,
+            listing=True,
+        )
         if status is not None and include_archived is False:
             # False is the server's default: leaving it out keeps the wire free of the
             # combination the Go SDK forbids, and means the same.
@@ -110,12 +133,24 @@ class Deployments(Resource):
             page=page,
             max_items=max_items,
             prefetch=prefetch,
+            options=options,
         )
 
-    async def get(self, deployment_id: str) -> Deployment:
+    async def get(
+        self,
+        deployment_id: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        deadline: float | None = None,
+    ) -> Deployment:
         """Fetch one deployment; raises NotFoundError if it does not exist."""
         deployment_id = check_id(deployment_id, "dep_", "deployment_id")
-        return await self._call("GET", f"/deployments/{deployment_id}", Deployment)
+        options = request_options(
+            extra_headers=extra_headers, extra_query=extra_query, timeout=timeout, deadline=deadline
+        )
+        return await self._call("GET", f"/deployments/{deployment_id}", Deployment, options=options)
 
     async def create(
         self,
@@ -133,6 +168,11 @@ class Deployments(Resource):
         environment_variables: str | None = None,
         budget: Mapping[str, object] | None = None,
         idempotency_key: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, object] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        deadline: float | None = None,
     ) -> Deployment:
         """Create a deployment; it starts `active` and fires on its schedule at once.
 
@@ -161,8 +201,20 @@ class Deployments(Resource):
         user_metadata = _metadata_json(metadata, cas_config, allow_delete=False)
         if user_metadata is not None:
             body["metadata"] = user_metadata
+        options = request_options(
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
+            timeout=timeout,
+            deadline=deadline,
+        )
         return await self._call(
-            "POST", "/deployments", Deployment, json_body=body, idempotency_key=idempotency_key
+            "POST",
+            "/deployments",
+            Deployment,
+            json_body=body,
+            idempotency_key=idempotency_key,
+            options=options,
         )
 
     async def update(
@@ -182,6 +234,11 @@ class Deployments(Resource):
         environment_variables: NotGivenOr[str | None] = NOT_GIVEN,
         budget: NotGivenOr[Mapping[str, object] | None] = NOT_GIVEN,
         idempotency_key: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, object] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        deadline: float | None = None,
     ) -> Deployment:
         """Change some fields of a deployment (a merge-patch sent as POST, spec 3.4).
 
@@ -190,7 +247,7 @@ class Deployments(Resource):
         `schedule` (the deployment becomes manual-only), `resources`, `vault_ids`,
         `environment_variables` and `budget`; None for any other argument raises
         ValueError. Lists replace the whole list. In `metadata`, a key mapped to None is
-        deleted. Raises ValueError if no field is given.
+        deleted. Raises ValueError if no field (and no `extra_body`) is given.
         """
         deployment_id = check_id(deployment_id, "dep_", "deployment_id")
         body: dict[str, object] = {}
@@ -231,7 +288,14 @@ class Deployments(Resource):
         )
         if user_metadata is not None:
             body["metadata"] = user_metadata
-        if not body:
+        options = request_options(
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
+            timeout=timeout,
+            deadline=deadline,
+        )
+        if not body and not (options is not None and options.body):
             msg = "update needs at least one field to change"
             raise ValueError(msg)
         return await self._call(
@@ -240,70 +304,165 @@ class Deployments(Resource):
             Deployment,
             json_body=body,
             idempotency_key=idempotency_key,
+            options=options,
         )
 
-    async def pause(self, deployment_id: str, *, idempotency_key: str | None = None) -> Deployment:
+    async def pause(
+        self,
+        deployment_id: str,
+        *,
+        idempotency_key: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, object] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        deadline: float | None = None,
+    ) -> Deployment:
         """Pause a deployment so its schedule stops firing; ConflictError if already paused."""
-        return await self._transition(deployment_id, "pause", idempotency_key)
+        return await self._transition(
+            deployment_id,
+            "pause",
+            idempotency_key,
+            request_options(
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+                timeout=timeout,
+                deadline=deadline,
+            ),
+        )
 
     async def unpause(
-        self, deployment_id: str, *, idempotency_key: str | None = None
+        self,
+        deployment_id: str,
+        *,
+        idempotency_key: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, object] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        deadline: float | None = None,
     ) -> Deployment:
         """Resume a paused deployment; ConflictError if it is not paused."""
-        return await self._transition(deployment_id, "unpause", idempotency_key)
+        return await self._transition(
+            deployment_id,
+            "unpause",
+            idempotency_key,
+            request_options(
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+                timeout=timeout,
+                deadline=deadline,
+            ),
+        )
 
     async def archive(
-        self, deployment_id: str, *, idempotency_key: str | None = None
+        self,
+        deployment_id: str,
+        *,
+        idempotency_key: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, object] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        deadline: float | None = None,
     ) -> Deployment:
         """Archive a deployment for good (there is no unarchive); ConflictError if archived.
 
         The name gets `_archived_<unix time>` appended; `status` does not change.
         """
-        return await self._transition(deployment_id, "archive", idempotency_key)
+        return await self._transition(
+            deployment_id,
+            "archive",
+            idempotency_key,
+            request_options(
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+                extra_body=extra_body,
+                timeout=timeout,
+                deadline=deadline,
+            ),
+        )
 
     async def run(
         self,
         deployment_id: str,
         *,
         wait: bool = False,
-        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        timeout: float | NotGiven | None = NOT_GIVEN,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         idempotency_key: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, object] | None = None,
+        request_timeout: float | httpx.Timeout | None = None,
+        deadline: float | None = None,
     ) -> DeploymentRun:
         """Trigger a run now; ConflictError if the deployment is paused or archived.
 
         When the deployment is already at its `max_concurrent` limit the call still
         succeeds and the run comes back with status "skipped" (spec 3.8). With `wait=True`
-        it then polls until the run is terminal, as `client.deployment_runs.wait` does
-        (`timeout` and `poll_interval` apply only then; RunTimeoutError on timeout). A run
-        returned in the minimal shape of spec 7.1 is final at once and is not polled.
+        it then polls until the run is terminal, as `client.deployment_runs.wait` does:
+        `timeout` (default 600 s, None waits forever) bounds that wait, RunTimeoutError
+        past it, and is a ValueError without `wait=True`; the per-attempt timeout of each
+        request is `request_timeout`. A run returned in the minimal shape of spec 7.1 is
+        final at once and is not polled. The per-request options apply to the POST and
+        to every poll (`extra_body` to the POST only).
         """
         deployment_id = check_id(deployment_id, "dep_", "deployment_id")
         if not isinstance(wait, bool):
             msg = f"wait must be a bool, got {type(wait).__name__}"
             raise TypeError(msg)
+        wait_timeout = DEFAULT_WAIT_TIMEOUT if timeout is NOT_GIVEN else timeout
         if wait:
-            check_wait_args(timeout, poll_interval)
+            check_wait_args(wait_timeout, poll_interval)
+            if self._raw:
+                msg = (
+                    "with_raw_response.deployments.run(wait=True): a raw response is that of "
+                    "one request; trigger without wait, then call "
+                    "with_raw_response.deployment_runs.wait(run_id)"
+                )
+                raise ValueError(msg)
+        elif timeout is not NOT_GIVEN:
+            # Otherwise run(id, timeout=5) would be read as a request timeout and ignored.
+            msg = (
+                "timeout= bounds the wait for the run and needs wait=True; the per-attempt "
+                "timeout of the request is request_timeout="
+            )
+            raise ValueError(msg)
+        options = request_options(
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            extra_body=extra_body,
+            timeout=request_timeout,
+            deadline=deadline,
+        )
         run = await self._call(
             "POST",
             f"/deployments/{deployment_id}/run",
             DeploymentRun,
             json_body={},
             idempotency_key=idempotency_key,
+            options=options,
         )
         if not wait:
             return run
         # The id goes into the polling path: one the server made up must not reroute it.
         run_id = check_server_id(run.id, "drun_", "run id")
         return await wait_for_run(
-            self._transport, run_id, run, timeout=timeout, poll_interval=poll_interval
+            lambda: self._call("GET", f"/deployment_runs/{run_id}", DeploymentRun, options=options),
+            run_id,
+            run,
+            timeout=wait_timeout,
+            poll_interval=poll_interval,
         )
 
     def list_runs(
         self,
         deployment_id: str,
         *,
-        status: RunStatus | str | None = None,
+        status: RunStatus | RunStatusName | None = None,
         triggered_after: datetime | None = None,
         triggered_before: datetime | None = None,
         limit: int | None = None,
@@ -312,6 +471,10 @@ class Deployments(Resource):
         page: str | None = None,
         max_items: int | None = None,
         prefetch: int = 1,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        deadline: float | None = None,
     ) -> Pager[DeploymentRun]:
         """List the runs of one deployment, newest triggered first.
 
@@ -319,18 +482,27 @@ class Deployments(Resource):
         arguments as for `list`; time filters must be timezone-aware.
         """
         deployment_id = check_id(deployment_id, "dep_", "deployment_id")
+        filters = run_filters(
+            status=status, triggered_after=triggered_after, triggered_before=triggered_before
+        )
+        options = request_options(
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            timeout=timeout,
+            deadline=deadline,
+            listing=True,
+        )
         return self._pager(
             f"/deployments/{deployment_id}/runs",
             DeploymentRun,
-            run_filters(
-                status=status, triggered_after=triggered_after, triggered_before=triggered_before
-            ),
+            filters,
             limit=limit,
             after_id=after_id,
             before_id=before_id,
             page=page,
             max_items=max_items,
             prefetch=prefetch,
+            options=options,
         )
 
     def list_runs_across(
@@ -340,12 +512,16 @@ class Deployments(Resource):
         concurrency: int | None = None,
         order: Order = "arrival",
         on_error: ErrorPolicy = "raise_at_end",
-        status: RunStatus | str | None = None,
+        status: RunStatus | RunStatusName | None = None,
         triggered_after: datetime | None = None,
         triggered_before: datetime | None = None,
         limit: int | None = None,
         prefetch: int = 1,
         resume: Mapping[str, object] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        deadline: float | None = None,
     ) -> FanOut:
         """List the runs of many deployments at once, as one async iterator of runs.
 
@@ -389,7 +565,10 @@ class Deployments(Resource):
         themselves. A malformed state, or one made with other filters, raises ValueError
         before any request.
 
-        A 429 or 503 pauses every request of the client, not just the one that saw it.
+        The per-request options apply to every request of the fan-out, not to those of
+        the deployments source (give a source its own); `extra_query` joins the filters,
+        and so the resume state. A 429 or 503 pauses every request of the client, not
+        just the one that saw it.
         Needs a task group: use it inside `async with QoderClient()` or as
         `async with ...list_runs_across(...)`.
         """
@@ -437,8 +616,18 @@ class Deployments(Resource):
         filters = run_filters(
             status=status, triggered_after=triggered_after, triggered_before=triggered_before
         )
+        options = request_options(
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            timeout=timeout,
+            deadline=deadline,
+            listing=True,
+        )
+        if options is not None:
+            # Part of the filters, so that a resume state made without them is refused.
+            filters = options.merge_query(filters)
         return FanOut(
-            self._transport,
+            self._transport_for(options),
             deployments,
             filters,
             limit=check_limit(limit),
@@ -450,14 +639,32 @@ class Deployments(Resource):
             resume=None if resume is None else parse_state(resume, filters),
         )
 
-    async def get_run(self, deployment_id: str, run_id: str) -> DeploymentRun:
+    async def get_run(
+        self,
+        deployment_id: str,
+        run_id: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        deadline: float | None = None,
+    ) -> DeploymentRun:
         """Fetch one run of a deployment; NotFoundError if either does not exist."""
         deployment_id = check_id(deployment_id, "dep_", "deployment_id")
         run_id = check_id(run_id, "drun_", "run_id")
-        return await self._call("GET", f"/deployments/{deployment_id}/runs/{run_id}", DeploymentRun)
+        options = request_options(
+            extra_headers=extra_headers, extra_query=extra_query, timeout=timeout, deadline=deadline
+        )
+        return await self._call(
+            "GET", f"/deployments/{deployment_id}/runs/{run_id}", DeploymentRun, options=options
+        )
 
     async def _transition(
-        self, deployment_id: str, action: str, idempotency_key: str | None
+        self,
+        deployment_id: str,
+        action: str,
+        idempotency_key: str | None,
+        options: RequestOptions | None,
     ) -> Deployment:
         deployment_id = check_id(deployment_id, "dep_", "deployment_id")
         return await self._call(
@@ -467,12 +674,13 @@ class Deployments(Resource):
             # Both official SDKs send `{}` as JSON; the docs mark Content-Type required (7.5).
             json_body={},
             idempotency_key=idempotency_key,
+            options=options,
         )
 
 
 def run_filters(
     *,
-    status: RunStatus | str | None,
+    status: RunStatus | RunStatusName | None,
     triggered_after: datetime | None,
     triggered_before: datetime | None,
 ) -> dict[str, str]:

@@ -25,7 +25,7 @@ from qoder_async._taskgroup import HelperTaskGroup
 from qoder_async._transport import on_launch
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Generator, Mapping
+    from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
     from types import TracebackType
 
     from anyio.abc import TaskGroup
@@ -424,7 +424,7 @@ class Pager(Generic[T]):
         self._claim()
         return _ItemIterator(self)
 
-    def pages(self) -> _PageIterator[T]:
+    def pages(self) -> AsyncIterator[Page[T]]:
         """Iterate over whole pages; with max_items, the last page is cut to fit."""
         self._claim()
         return _PageIterator(self)

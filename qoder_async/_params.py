@@ -109,7 +109,10 @@ def check_enum(value: object, enum_type: type[E], name: str) -> str:
         raise _type_error(name, f"a {enum_type.__name__} or str", value)
     allowed = [str(member.value) for member in enum_type]
     if value not in allowed:
-        msg = f"{name} must be one of {', '.join(allowed)}; got {value!r}"
+        msg = (
+            f"{name} must be one of {', '.join(allowed)}; got {value!r}. To send a value "
+            f"this SDK does not know yet, pass extra_query={{{name!r}: {value!r}}}"
+        )
         raise ValueError(msg)
     return value
 

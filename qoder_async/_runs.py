@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import anyio
 
 from qoder_async._converter import structure
 from qoder_async._errors import RunTimeoutError
 from qoder_async._models import DeploymentRun, RunStatus, TriggerType
+from qoder_async._options import request_options
 from qoder_async._params import (
     check_bool,
     check_datetime,
@@ -21,10 +22,14 @@ from qoder_async._params import (
 from qoder_async._resource import Resource
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
     from datetime import datetime
 
+    import httpx
+
+    from qoder_async._literals import RunStatusName, TriggerTypeName
     from qoder_async._pagination import Pager
-    from qoder_async._transport import Transport
+    from qoder_async._response import APIResponse
 
 __all__ = ["DEFAULT_WAIT_TIMEOUT", "DeploymentRuns", "wait_for_run"]
 
@@ -39,7 +44,9 @@ class DeploymentRuns(Resource):
     """The runs of all the caller's deployments, `client.deployment_runs`.
 
     Arguments are validated before any I/O (ValueError/TypeError); API and connection
-    failures raise the exceptions of `qoder_async`.
+    failures raise the exceptions of `qoder_async`. Every method takes the per-request
+    options `extra_headers`, `extra_query`, `timeout` (per attempt; `request_timeout` on
+    `wait`, whose `timeout` bounds the wait) and `deadline`, as `client.deployments` does.
     """
 
     __slots__ = ()
@@ -48,8 +55,8 @@ class DeploymentRuns(Resource):
         self,
         *,
         deployment_id: str | None = None,
-        status: RunStatus | str | None = None,
-        trigger_type: TriggerType | str | None = None,
+        status: RunStatus | RunStatusName | None = None,
+        trigger_type: TriggerType | TriggerTypeName | None = None,
         has_error: bool | None = None,
         created_at_gt: datetime | None = None,
         created_at_gte: datetime | None = None,
@@ -61,6 +68,10 @@ class DeploymentRuns(Resource):
         page: str | None = None,
         max_items: int | None = None,
         prefetch: int = 1,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        deadline: float | None = None,
     ) -> Pager[DeploymentRun]:
         """List runs across deployments, newest triggered first (order inferred, spec 3.11).
 
@@ -81,6 +92,13 @@ class DeploymentRuns(Resource):
                 ("created_at[lte]", optional(check_datetime, created_at_lte, "created_at_lte")),
             ]
         )
+        options = request_options(
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            timeout=timeout,
+            deadline=deadline,
+            listing=True,
+        )
         return self._pager(
             "/deployment_runs",
             DeploymentRun,
@@ -91,12 +109,24 @@ class DeploymentRuns(Resource):
             page=page,
             max_items=max_items,
             prefetch=prefetch,
+            options=options,
         )
 
-    async def get(self, run_id: str) -> DeploymentRun:
+    async def get(
+        self,
+        run_id: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        deadline: float | None = None,
+    ) -> DeploymentRun:
         """Fetch one run by id alone; NotFoundError if it does not exist."""
         run_id = check_id(run_id, "drun_", "run_id")
-        return await self._call("GET", f"/deployment_runs/{run_id}", DeploymentRun)
+        options = request_options(
+            extra_headers=extra_headers, extra_query=extra_query, timeout=timeout, deadline=deadline
+        )
+        return await self._call("GET", f"/deployment_runs/{run_id}", DeploymentRun, options=options)
 
     async def wait(
         self,
@@ -104,6 +134,10 @@ class DeploymentRuns(Resource):
         *,
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        request_timeout: float | httpx.Timeout | None = None,
+        deadline: float | None = None,
     ) -> DeploymentRun:
         """Poll a run until it is terminal (completed, failed or skipped) and return it.
 
@@ -112,13 +146,38 @@ class DeploymentRuns(Resource):
         Polls after `poll_interval` seconds, then 1.5 times longer each time, up to 15 s.
         Raises RunTimeoutError, carrying the last state seen, if the run is still going
         after `timeout` seconds (None waits forever). A failed run is returned, not raised:
-        check `run.status` and `run.error`.
+        check `run.status` and `run.error`. The per-request options apply to every poll
+        (`request_timeout` bounds each attempt). Its raw twin returns the last poll's response.
         """
         run_id = check_id(run_id, "drun_", "run_id")
         check_wait_args(timeout, poll_interval)
-        return await wait_for_run(
-            self._transport, run_id, None, timeout=timeout, poll_interval=poll_interval
+        options = request_options(
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+            timeout=request_timeout,
+            deadline=deadline,
         )
+        path = f"/deployment_runs/{run_id}"
+        if not self._raw:
+            return await wait_for_run(
+                lambda: self._call("GET", path, DeploymentRun, options=options),
+                run_id,
+                None,
+                timeout=timeout,
+                poll_interval=poll_interval,
+            )
+        last: list[APIResponse[DeploymentRun]] = []
+
+        async def poll() -> DeploymentRun:
+            response = await self._fetch(
+                "GET", path, lambda data: structure(data, DeploymentRun), options=options
+            )
+            last[:] = [response]
+            return response.parse()
+
+        await wait_for_run(poll, run_id, None, timeout=timeout, poll_interval=poll_interval)
+        # An APIResponse, as the raw twin declares (see Resource).
+        return cast("DeploymentRun", last[0])
 
 
 def check_wait_args(timeout: float | None, poll_interval: float) -> None:
@@ -129,14 +188,17 @@ def check_wait_args(timeout: float | None, poll_interval: float) -> None:
 
 
 async def wait_for_run(
-    transport: Transport,
+    poll: Callable[[], Awaitable[DeploymentRun]],
     run_id: str,
     run: DeploymentRun | None,
     *,
     timeout: float | None,
     poll_interval: float,
 ) -> DeploymentRun:
-    """Poll `GET /deployment_runs/{run_id}` until terminal; `run` is the state known so far."""
+    """Call `poll` (one `GET /deployment_runs/{run_id}`) until the run is terminal.
+
+    `run` is the state known so far (None: poll at once).
+    """
     last = run
     interval = poll_interval
     with anyio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
@@ -144,8 +206,7 @@ async def wait_for_run(
             if last is not None:
                 await anyio.sleep(interval)
                 interval = min(interval * POLL_BACKOFF, max(MAX_POLL_INTERVAL, poll_interval))
-            data = await transport.request("GET", f"/deployment_runs/{run_id}")
-            last = structure(data, DeploymentRun)
+            last = await poll()
         return last
     assert scope.cancelled_caught  # noqa: S101 - the only way out of the block above
     state = "no state yet" if last is None else f"last status {last.status!r}"

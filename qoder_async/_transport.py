@@ -69,6 +69,8 @@ class Settings:
     timeout: Timeout = None
     retry: RetryPolicy = DEFAULT_RETRY
     deadline: float | None = None
+    # Headers over the client's (per-request `extra_headers`, checked in `_options`).
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class Shared:
@@ -130,6 +132,7 @@ class Transport:
         self.retry = settings.retry
         self.deadline = settings.deadline
         self.timeout_arg, self.attempt_limit = _timeouts(settings.timeout, shared.http_client)
+        self.headers = _with_headers(shared.headers, settings.headers)
 
     @classmethod
     def open(
@@ -249,10 +252,38 @@ class Transport:
         reached, ResponseValidationError for a body that cannot be used, and
         ClientClosedError after the client was closed.
         """
+        call = self._call(method, path, params, json_body, idempotency_key, spacing)
+        return await self._run(call, deadline)
+
+    async def request_raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: object = None,
+        idempotency_key: str | None = None,
+        deadline: float | None = None,
+    ) -> tuple[object, httpx.Response]:
+        """As `request`, and the successful attempt's `httpx.Response` (its body read)."""
+        call = self._call(method, path, params, json_body, idempotency_key, None)
+        data = await self._run(call, deadline)
+        assert call.response is not None  # noqa: S101 - set by every successful run
+        return data, call.response
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        json_body: object,
+        idempotency_key: str | None,
+        spacing: Spacing | None,
+    ) -> Call:
         if self.shared.closed:
             msg = "this QoderClient is closed: create a new QoderClient to send requests"
             raise _errors.ClientClosedError(msg)
-        headers = dict(self.shared.headers)
+        headers = dict(self.headers)
         request_id = str(uuid.uuid4())
         headers["x-request-id"] = request_id
         content: bytes | None = None
@@ -261,7 +292,9 @@ class Transport:
             headers["Content-Type"] = "application/json"
         if method != "GET":
             headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
-        call = Call(self, method, path, params, content, headers, request_id, spacing)
+        return Call(self, method, path, params, content, headers, request_id, spacing)
+
+    async def _run(self, call: Call, deadline: float | None) -> object:
         limit = deadline if deadline is not None else self.deadline
         if limit is None:
             return await call.run()
@@ -269,8 +302,18 @@ class Transport:
         with anyio.CancelScope(deadline=call.deadline_at):
             return await call.run()
         # Reached only when the deadline cancelled the call while it waited or read.
-        msg = f"{method} {path} did not complete within its deadline of {limit} s"
+        msg = f"{call.method} {call.path} did not complete within its deadline of {limit} s"
         raise _errors.APITimeoutError(msg) from call.last_error
+
+
+def _with_headers(base: dict[str, str], extra: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """`base` with `extra` over it; header names ignore case, so an override replaces."""
+    if not extra:
+        return base
+    overridden = {name.lower() for name, _ in extra}
+    headers = {name: value for name, value in base.items() if name.lower() not in overridden}
+    headers.update(extra)
+    return headers
 
 
 def _timeouts(

@@ -37,6 +37,7 @@ from tests.helpers import BASE_URL, START, deployment_with_runs
 
 if TYPE_CHECKING:
     from qoder_async import Pager
+    from qoder_async._literals import DeploymentStatusName
     from qoder_async.testing import RecordedRequest
 
 pytestmark = pytest.mark.anyio
@@ -134,7 +135,7 @@ async def test_list_hides_archived_unless_asked(api: FakeQoderAPI, client: Qoder
     "status", ["active", "paused", DeploymentStatus.ACTIVE, DeploymentStatus.PAUSED]
 )
 async def test_list_filters_by_status(
-    api: FakeQoderAPI, client: QoderClient, status: DeploymentStatus | str
+    api: FakeQoderAPI, client: QoderClient, status: DeploymentStatus | DeploymentStatusName
 ) -> None:
     """`status` keeps only deployments in that state, as a str or an enum member."""
     for i, state in enumerate(["active", "paused", "active", "paused"]):

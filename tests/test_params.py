@@ -36,6 +36,8 @@ from qoder_async import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
+    from qoder_async._literals import DeploymentStatusName, RunStatusName, TriggerTypeName
+
 PAT = "pt-test"
 BASE_URL = "https://api.example.test/api/v1/cloud"
 _EXAMPLES: dict[str, dict[str, object]] = json.loads(
@@ -362,7 +364,7 @@ def _filter_cases() -> list[Any]:
     return [
         _case(
             "runs-trigger_type-bogus",
-            lambda c: c.deployment_runs.list(trigger_type="cron"),
+            lambda c: c.deployment_runs.list(trigger_type="cron"),  # type: ignore[arg-type]
             ValueError,
             "trigger_type",
         ),
@@ -894,7 +896,7 @@ async def test_deployment_runs_list_query() -> None:
 )
 @pytest.mark.anyio
 async def test_deployment_status_members_and_strings_are_accepted(
-    status: DeploymentStatus | str,
+    status: DeploymentStatus | DeploymentStatusName,
 ) -> None:
     """A DeploymentStatus member or its string value is sent as the value."""
     async with recording_client() as (client, recorder):
@@ -904,7 +906,9 @@ async def test_deployment_status_members_and_strings_are_accepted(
 
 @pytest.mark.parametrize("status", [*RunStatus, *(member.value for member in RunStatus)])
 @pytest.mark.anyio
-async def test_run_status_members_and_strings_are_accepted(status: RunStatus | str) -> None:
+async def test_run_status_members_and_strings_are_accepted(
+    status: RunStatus | RunStatusName,
+) -> None:
     """A RunStatus member or its string value is accepted by both run listings."""
     async with recording_client() as (client, recorder):
         await client.deployments.list_runs(DEP, status=status)
@@ -917,7 +921,7 @@ async def test_run_status_members_and_strings_are_accepted(status: RunStatus | s
 @pytest.mark.parametrize("trigger_type", [*TriggerType, *(member.value for member in TriggerType)])
 @pytest.mark.anyio
 async def test_trigger_type_members_and_strings_are_accepted(
-    trigger_type: TriggerType | str,
+    trigger_type: TriggerType | TriggerTypeName,
 ) -> None:
     """A TriggerType member or its string value is sent as the value."""
     async with recording_client() as (client, recorder):

@@ -20,6 +20,7 @@ from tests.helpers import START, deployment_with_runs
 
 if TYPE_CHECKING:
     from qoder_async import Pager
+    from qoder_async._literals import RunStatusName, TriggerTypeName
     from qoder_async.testing import FakeQoderAPI, RecordedRequest
 
 pytestmark = pytest.mark.anyio
@@ -115,7 +116,7 @@ async def test_list_of_an_unknown_deployment_is_empty(
 
 @pytest.mark.parametrize("status", [*RunStatus, "failed"])
 async def test_list_filters_by_status(
-    api: FakeQoderAPI, client: QoderClient, status: RunStatus | str
+    api: FakeQoderAPI, client: QoderClient, status: RunStatus | RunStatusName
 ) -> None:
     """`status` keeps the runs in that state, given as an enum member or a str."""
     deployments = [api.add_deployment()["id"], api.add_deployment()["id"]]
@@ -133,7 +134,7 @@ async def test_list_filters_by_status(
 
 @pytest.mark.parametrize("trigger", [*TriggerType, "schedule"])
 async def test_list_filters_by_trigger_type(
-    api: FakeQoderAPI, client: QoderClient, trigger: TriggerType | str
+    api: FakeQoderAPI, client: QoderClient, trigger: TriggerType | TriggerTypeName
 ) -> None:
     """`trigger_type` keeps the runs started that way."""
     deployment_id = api.add_deployment()["id"]
