@@ -70,8 +70,9 @@ class Call:
         self.spacing = spacing
         self.deadline_at: float | None = None
         self.last_error: _errors.QoderError | None = None
-        # The successful attempt's response, for raw responses (`Transport.request_raw`).
+        # The successful attempt's response and its seconds on the wire (`request_raw`).
         self.response: httpx.Response | None = None
+        self.elapsed = 0.0
         self.tracking = on_launch.get() is not None
         self.extensions = {"trace": trace} if self.tracking and self.shared.traced else None
 
@@ -146,7 +147,7 @@ class Call:
                     budget.observe(bucket, response, reset=False)
                 if response.is_success:
                     self._log(str(response.status_code), started, attempt)
-                    self.response = response
+                    self.response, self.elapsed = response, anyio.current_time() - started
                     return success_json(body, method, path, response.status_code)
                 error = api_error(
                     response, body, truncated=truncated, sent_request_id=self.request_id

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import platform
 import uuid
+from datetime import timedelta
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 import anyio
@@ -265,11 +266,18 @@ class Transport:
         idempotency_key: str | None = None,
         deadline: float | None = None,
     ) -> tuple[object, httpx.Response]:
-        """As `request`, and the successful attempt's `httpx.Response` (its body read)."""
+        """As `request`, and the successful attempt's `httpx.Response` (its body read).
+
+        Its `elapsed` is set here, from sending to the end of the body, for every transport:
+        httpx sets it only when it closes a stream, which a response whose body a transport
+        gave already read (mocks, the fake in-process) never needs.
+        """
         call = self._call(method, path, params, json_body, idempotency_key, None)
         data = await self._run(call, deadline)
-        assert call.response is not None  # noqa: S101 - set by every successful run
-        return data, call.response
+        response = call.response
+        assert response is not None  # noqa: S101 - set by every successful run
+        response.elapsed = timedelta(seconds=call.elapsed)
+        return data, response
 
     def _call(
         self,
