@@ -69,9 +69,11 @@ class Deployments(Resource):
     Per-request options, on every method: `extra_headers`, `extra_query`, `timeout` (per
     attempt, as the client's; `request_timeout` on `run`, whose `timeout` bounds the wait)
     and `deadline` (the whole of each request) override the client's for every request of
-    that call only (every page of a listing); POST methods also take `extra_body`, whose
-    top-level keys override the body's. Checked before any I/O; see `_options` for the
-    headers that may not be set this way.
+    that call only (every page of a listing); None keeps the client's. POST methods also
+    take `extra_body`, whose top-level keys override the body's. Checked before any I/O
+    (ValueError/TypeError): `Authorization`, `X-Api-Key`, `Idempotency-Key`,
+    `X-Request-Id`, `X-Qoder-Retry-Count` and framing headers cannot be set this way, and
+    a listing's `extra_query` cannot set its `limit` or cursors.
     """
 
     __slots__ = ()
