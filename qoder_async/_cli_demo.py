@@ -1,52 +1,27 @@
-"""The `qoder-async` command: `demo` tours the SDK against the embedded fake API."""
+"""`qoder-async demo`: a tour of the SDK and the CLI against the embedded fake API."""
 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import time
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from functools import partial
 
 import anyio
 
+from qoder_async._cli_output import Output
+from qoder_async._cli_watch import watch
 from qoder_async._client import QoderClient
 from qoder_async._errors import ConflictError, NotFoundError
 from qoder_async._models import InitialEvent, RunStatus, Schedule
 
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-__all__ = ["main"]
+__all__ = ["demo"]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the `qoder-async` command line; returns the process exit status."""
-    parser = argparse.ArgumentParser(
-        prog="qoder-async",
-        description="Async SDK for the Qoder Cloud Agents API (deployments and their runs).",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser(
-        "demo", help="tour the SDK against the embedded fake API over loopback HTTP"
-    )
-    demo.add_argument(
-        "--backend", choices=("asyncio", "trio"), default="asyncio", help="event loop to use"
-    )
-    demo.add_argument(
-        "--latency",
-        type=float,
-        default=0.02,
-        help="seconds the fake API waits before each answer (default 0.02)",
-    )
-    args = parser.parse_args(argv)
-    if args.latency < 0:
-        parser.error("--latency must be >= 0")
-    anyio.run(_demo, args.latency, backend=args.backend)
-    return 0
-
-
-async def _demo(latency: float) -> None:
+async def demo(latency: float) -> None:
+    """Serve a seeded fake over loopback HTTP and walk through the SDK's features."""
     # Imported here: the fake is a testing aid and stays out of the SDK's import path.
     from qoder_async.testing import FakeQoderAPI
 
@@ -86,6 +61,8 @@ async def _demo(latency: float) -> None:
         except ConflictError as exc:
             _say(f"   pausing again raises {type(exc).__name__}: {exc}")
         await client.deployments.unpause(created.id)
+        manual = await client.deployments.update(created.id, schedule=None, description=None)
+        _say(f"   update(schedule=None) made it manual-only: schedule={manual.schedule}")
         run = await client.deployments.run(created.id, wait=True, poll_interval=0.05)
         _say(f"   ran {run.id}: {run.status} in {run.duration_ms} ms")
         archived = await client.deployments.archive(created.id)
@@ -124,12 +101,53 @@ async def _demo(latency: float) -> None:
                     await anyio.sleep(latency)
             elapsed = time.perf_counter() - started
             _say(f"   prefetch={prefetch}: {elapsed * 1000:6.0f} ms")
-        _say("\nDone. See README.md for the API, and qoder_async.testing for the fake.")
+
+        _say("\n6. `qoder-async runs watch --json`: a run triggered while it watches is printed")
+        _say("   once, as a JSON line in the API's wire shape (made for jq):")
+        api.latency = 0.0
+        active = next(
+            d["id"]
+            for d in api.deployments.values()
+            if d["status"] == "active" and d["archived_at"] is None
+        )
+        line = await _watch_one_run(client, active)
+        _say(f"   {line[:100]}...")
+        _say("\nDone. See README.md for the API and the CLI (try `qoder-async --fake runs list`),")
+        _say("and qoder_async.testing for the fake.")
+
+
+async def _watch_one_run(client: QoderClient, deployment_id: str) -> str:
+    """Run `runs watch --json` on a deployment, trigger a run, and return the line printed."""
+    printed = anyio.Event()
+    stdout = _LineSignal(printed)
+    out = Output(json_lines=True, stdout=stdout, stderr=io.StringIO())
+    args = argparse.Namespace(
+        deployment=[deployment_id], status=None, trigger_type=None, has_error=None, interval=0.1
+    )
+    ready = anyio.Event()
+    async with anyio.create_task_group() as group:
+        group.start_soon(partial(watch, client, out, args, ready=ready))
+        await ready.wait()
+        await client.deployments.run(deployment_id)
+        await printed.wait()
+        group.cancel_scope.cancel()
+    return stdout.getvalue().splitlines()[0]
+
+
+class _LineSignal(io.StringIO):
+    """A text buffer that sets an event once a whole line has been written to it."""
+
+    def __init__(self, event: anyio.Event) -> None:
+        super().__init__()
+        self._event = event
+
+    def write(self, text: str, /) -> int:
+        written = super().write(text)
+        if "\n" in text:
+            self._event.set()
+        return written
 
 
 def _say(line: str) -> None:
-    print(line, flush=True)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
