@@ -64,3 +64,9 @@ def bench(session: nox.Session) -> None:
 def docs_examples(session: nox.Session) -> None:
     """Run every README snippet and every script in examples/ against the fake API."""
     session.run("uv", "run", "--frozen", "pytest", "tests/test_docs_examples.py", "-q")
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """Soak: 20,000 runs through 503/429/resets and a 2000-deployment fan-out, both backends."""
+    session.run("uv", "run", "--frozen", "python", "-m", "tests.soak", *session.posargs)

@@ -13,6 +13,7 @@ from qoder_async._errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    FanOutError,
     NotFoundError,
     OverloadedError,
     PaginationError,
@@ -25,6 +26,7 @@ from qoder_async._errors import (
     ServerError,
     UnprocessableEntityError,
 )
+from qoder_async._fanout import FanOut
 from qoder_async._models import (
     AgentRef,
     CasConfig,
@@ -70,6 +72,8 @@ __all__ = [
     "DeploymentRun",
     "DeploymentStatus",
     "EventType",
+    "FanOut",
+    "FanOutError",
     "InitialEvent",
     "NotFoundError",
     "NotGiven",

@@ -33,7 +33,8 @@ from qoder_async._params import (
     schedule_json,
     vault_ids_json,
 )
-from qoder_async._resource import Resource
+from qoder_async._resource import Resource, check_server_id
+from qoder_async._resume import parse_state
 from qoder_async._runs import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_WAIT_TIMEOUT,
@@ -292,8 +293,10 @@ class Deployments(Resource):
         )
         if not wait:
             return run
+        # The id goes into the polling path: one the server made up must not reroute it.
+        run_id = check_server_id(run.id, "drun_", "run id")
         return await wait_for_run(
-            self._transport, run.id, run, timeout=timeout, poll_interval=poll_interval
+            self._transport, run_id, run, timeout=timeout, poll_interval=poll_interval
         )
 
     def list_runs(
@@ -336,31 +339,59 @@ class Deployments(Resource):
         *,
         concurrency: int | None = None,
         order: Order = "arrival",
-        on_error: ErrorPolicy = "skip",
+        on_error: ErrorPolicy = "raise_at_end",
         status: RunStatus | str | None = None,
         triggered_after: datetime | None = None,
         triggered_before: datetime | None = None,
         limit: int | None = None,
         prefetch: int = 1,
+        resume: Mapping[str, object] | None = None,
     ) -> FanOut:
         """List the runs of many deployments at once, as one async iterator of runs.
 
         `deployments` holds ids or Deployment objects: a list, any iterable, or an async
         iterable such as `client.deployments.list(status="active")`, consumed lazily so
-        that listing deployments and listing their runs overlap.
+        that listing deployments and listing their runs overlap. Each deployment is listed
+        once, however often the source names it. A Deployment whose id is not a safe
+        `dep_` id (server data) raises ResponseValidationError before anything is sent
+        for it.
 
         `concurrency` (default min(16, the client's max_connections)) bounds how many
-        requests run at once; it may not exceed `QoderClient(max_connections=...)`, so the
-        pool cannot time out. `order="arrival"` yields runs as pages arrive;
-        `"newest_first"` merges every deployment's runs by `triggered_at`, newest first
-        (it holds one page per deployment and must open them all before the first run).
+        requests run at once, the source's own counted: requests an async source makes
+        through this client (a Pager's prefetch included) take the same slots. Not
+        counted: requests it makes by other means (another client, raw httpx), the one
+        request a pager may already have in flight when it is passed in (until it ends),
+        and requests made by `on_error`. It may not exceed
+        `QoderClient(max_connections=...)`, so the pool cannot time out.
+        `order="arrival"` yields runs as pages arrive; `"newest_first"` merges every
+        deployment's runs by `triggered_at`, newest first (it holds one page per
+        deployment and must open them all before the first run).
 
-        A deployment that is not found (archived or deleted meanwhile) is skipped and
-        recorded in `.skipped` with `on_error="skip"`, passed to `on_error(id, error)` if
-        it is a callable, or raised with `"raise"`. Any other error stops the whole
-        fan-out, cancels the rest and is raised as itself. A 429 or 503 pauses every
-        request of the client, not just the one that saw it. Needs a task group: use it
-        inside `async with QoderClient()` or as `async with ...list_runs_across(...)`.
+        A deployment whose listing fails (after the client's retries, any error) never
+        stops the others: every run that can be delivered is. Its error lands in
+        `.failed` (deployment id -> exception), and `on_error` decides the rest:
+        `"raise_at_end"` (default) raises FanOutError after the last deliverable run;
+        `"skip"` ends quietly (check `.failed`); `"raise"` stops at the first error,
+        cancels the rest and raises it as itself; a callable `on_error(id, error)` (awaited
+        if it returns an awaitable) is told about each one and the fan-out goes on, unless
+        it raises, which stops everything with its exception. A deployment not found
+        (404: archived or deleted meanwhile) has nothing left to deliver: it is recorded in
+        `.skipped`, not `.failed`, and raises only with `"raise"`. If reading an async
+        source fails, the deployments read so far are still listed, `.source_error` is
+        set, and FanOutError follows (except with `"raise"`, which raises it at once).
+
+        `fan.resume_state()` (also on FanOutError) is a JSON-serialisable note of what is
+        left. Passing it as `resume=` with the same filters and the same deployments
+        source (a fresh pager is fine, in another process too) hands out exactly the runs
+        not handed out yet, each once: failed and unfinished deployments continue where
+        they stopped, the others come from the source. `limit`, `order` and `concurrency`
+        may differ; with `order="newest_first"` the resumed runs are newest first among
+        themselves. A malformed state, or one made with other filters, raises ValueError
+        before any request.
+
+        A 429 or 503 pauses every request of the client, not just the one that saw it.
+        Needs a task group: use it inside `async with QoderClient()` or as
+        `async with ...list_runs_across(...)`.
         """
         max_connections = self._transport.max_connections
         if concurrency is None:
@@ -381,8 +412,10 @@ class Deployments(Resource):
         if order not in ("arrival", "newest_first"):
             msg = f"order must be 'arrival' or 'newest_first', got {order!r}"
             raise ValueError(msg)
-        if not (callable(on_error) or on_error in ("skip", "raise")):
-            msg = f"on_error must be 'skip', 'raise' or a callable, got {on_error!r}"
+        if not (callable(on_error) or on_error in ("raise_at_end", "skip", "raise")):
+            msg = (
+                f"on_error must be 'raise_at_end', 'skip', 'raise' or a callable, got {on_error!r}"
+            )
             raise ValueError(msg)
         if isinstance(prefetch, bool) or not isinstance(prefetch, int):
             msg = f"prefetch must be an int, got {type(prefetch).__name__}"
@@ -397,21 +430,24 @@ class Deployments(Resource):
             raise TypeError(msg)
         if isinstance(deployments, (list, tuple)):
             for item in deployments:
-                check_id(
-                    item.id if isinstance(item, Deployment) else item, "dep_", "deployments item"
-                )
+                if isinstance(item, Deployment):
+                    check_server_id(item.id, "dep_", "deployment id")
+                else:
+                    check_id(item, "dep_", "deployments item")
+        filters = run_filters(
+            status=status, triggered_after=triggered_after, triggered_before=triggered_before
+        )
         return FanOut(
             self._transport,
             deployments,
-            run_filters(
-                status=status, triggered_after=triggered_after, triggered_before=triggered_before
-            ),
+            filters,
             limit=check_limit(limit),
             concurrency=concurrency,
             order=order,
             on_error=on_error,
             prefetch=prefetch,
             task_group=self._task_group,
+            resume=None if resume is None else parse_state(resume, filters),
         )
 
     async def get_run(self, deployment_id: str, run_id: str) -> DeploymentRun:

@@ -17,7 +17,8 @@ QoderError                      anything raised by this package on purpose
 │   └── APITimeoutError         the request timed out
 ├── ResponseValidationError     a 2xx body that is not JSON or not the documented shape
 ├── PaginationError             the server's paging is broken (resume_cursor to go on)
-└── RunTimeoutError             a run did not reach a terminal state in time
+├── RunTimeoutError             a run did not reach a terminal state in time
+└── FanOutError                 a fan-out delivered all it could, but some listings failed
 ```
 
 Invalid arguments are rejected before any I/O with the builtin `ValueError` or
@@ -29,6 +30,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from qoder_async._models import DeploymentRun
 
 __all__ = [
@@ -38,6 +41,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "FanOutError",
     "NotFoundError",
     "OverloadedError",
     "PaginationError",
@@ -213,3 +217,28 @@ class RunTimeoutError(QoderError, TimeoutError):
     def __init__(self, message: str, *, run: DeploymentRun | None) -> None:
         super().__init__(message)
         self.run = run
+
+
+class FanOutError(QoderError):
+    """A fan-out delivered every run it could, but some listings failed.
+
+    Raised by `list_runs_across` after the last deliverable run, never before. `failed` maps
+    each deployment id whose listing failed (after the client's retries) to its exception;
+    `source_error` is the exception that stopped the reading of the deployments source, or
+    None. `resume_state` is the JSON-serialisable state to pass as
+    `list_runs_across(..., resume=...)`: it lists what is left, those deployments included.
+    The first failure is chained as `__cause__`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failed: Mapping[str, Exception],
+        source_error: Exception | None,
+        resume_state: dict[str, object],
+    ) -> None:
+        super().__init__(message)
+        self.failed = dict(failed)
+        self.source_error = source_error
+        self.resume_state = resume_state

@@ -2,11 +2,19 @@
 
 Each deployment's runs are a cursor chain of its own (a `Prefetcher`, as in a Pager); a
 `CapacityLimiter` of `concurrency` slots bounds how many of their requests are in flight.
-Fetching is driven by the consumer exactly as in `Pager`: short-lived tasks fetch ahead and
-end. A caller who stops a bare `async for` early leaves requests to finish on their own:
-at most `concurrency` in "arrival" order, and in "newest_first" one for each deployment
-whose current page the merge was reading. `async with` / `aclose()` cancels them at once. Errors travel as values to
-the consumer and are raised there as themselves, never as an ExceptionGroup.
+While the fan-out reads a lazy source (such as `client.deployments.list()`), the requests
+that source makes through the client hold a slot of the same limiter (`source_limiter`), so
+the two together never exceed `concurrency`. Fetching is driven by the consumer exactly as
+in `Pager`: short-lived tasks fetch ahead and end. A caller who stops a bare `async for`
+early leaves requests to finish on their own: at most `concurrency` in "arrival" order, and
+in "newest_first" one for each deployment whose current page the merge was reading.
+`async with` / `aclose()` cancels them at once. Errors travel as values to the consumer and
+are raised there as themselves, never as an ExceptionGroup.
+
+What nothing loses. A deployment whose listing fails (after the client's retries) ends that
+stream only: it is recorded in `failed` and the others go on. Each stream knows the cursor
+that fetched the page it is handing out and how far it got, so `resume_state()` can say, at
+any moment, exactly which runs were handed out (see `_resume`).
 
 Two orders:
 - "arrival": pages are handed out as they arrive. At most `concurrency` deployments are
@@ -20,6 +28,7 @@ Two orders:
 from __future__ import annotations
 
 import heapq
+import inspect
 from collections import deque
 from collections.abc import (
     AsyncIterable,
@@ -29,15 +38,17 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 import anyio
 
 from qoder_async._converter import structure
-from qoder_async._errors import NotFoundError
+from qoder_async._errors import FanOutError, NotFoundError
 from qoder_async._models import Deployment, DeploymentRun, Page
 from qoder_async._pagination import Chain, Prefetcher
 from qoder_async._params import check_id
+from qoder_async._resource import check_server_id, source_limiter
+from qoder_async._resume import Position, cursor_of, dump_state
 from qoder_async._taskgroup import HelperTaskGroup
 from qoder_async._transport import launched
 
@@ -47,27 +58,73 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
     from typing_extensions import Self
 
+    from qoder_async._resume import ResumeState
     from qoder_async._transport import Transport
 
 __all__ = ["DeploymentSource", "ErrorPolicy", "FanOut", "Order"]
 
 Order = Literal["arrival", "newest_first"]
-ErrorPolicy = Literal["skip", "raise"] | Callable[[str, NotFoundError], object]
+ErrorPolicy = Literal["raise_at_end", "skip", "raise"] | Callable[[str, Exception], object]
 DeploymentSource = Iterable[str | Deployment] | AsyncIterable[str | Deployment]
 
 
 class _Stream:
     """One deployment's runs: its cursor chain, its prefetch buffer and the current page."""
 
-    __slots__ = ("deployment_id", "index", "items", "prefetcher", "queued")
+    __slots__ = (
+        "carried",
+        "chain",
+        "cursor",
+        "deployment_id",
+        "fetched",
+        "index",
+        "items",
+        "prefetcher",
+        "queued",
+    )
 
     prefetcher: Prefetcher[DeploymentRun]
 
-    def __init__(self, deployment_id: str) -> None:
+    def __init__(self, deployment_id: str, chain: Chain[DeploymentRun], start: Position) -> None:
         self.deployment_id = deployment_id
+        self.chain = chain
+        # The cursor that fetched `items`; `index` of them have been handed out.
+        self.cursor = start.cursor
         self.items: tuple[DeploymentRun, ...] = ()
         self.index = 0
+        # Runs an earlier fan-out handed out past `start.cursor`: dropped once, when seen.
+        self.carried = set(start.skip)
+        # Pages fetched and not yet taken, with the cursor of each, in chain order.
+        self.fetched: deque[tuple[Page[DeploymentRun], tuple[str, str] | None]] = deque()
         self.queued = False
+
+    def take(self, page: Page[DeploymentRun]) -> None:
+        """Make `page` (just returned by the prefetcher) the one being handed out."""
+        cursor = self.cursor
+        while self.fetched:
+            fetched, cursor = self.fetched.popleft()
+            if fetched is page:
+                break
+        data = page.data
+        if self.carried:
+            kept = [run for run in data if run.id not in self.carried]
+            self.carried.difference_update(run.id for run in data)
+            data = tuple(kept)
+        self.cursor, self.items, self.index = cursor, data, 0
+
+    def position(self) -> Position | None:
+        """Where a new fan-out would resume this listing; None once it was handed out whole."""
+        if self.index < len(self.items):
+            handed = {run.id for run in self.items[: self.index]}
+            return Position(self.cursor, frozenset(handed | self.carried))
+        # The current page is all handed out: resume from the next one, whose cursor is
+        # that of the page fetched after it or else the chain's (in flight, failed, or not
+        # asked yet: the chain advances only when a page arrives).
+        if self.fetched:
+            return Position(self.fetched[0][1], frozenset(self.carried))
+        if not self.chain.done:
+            return Position(cursor_of(self.chain.next_request()), frozenset(self.carried))
+        return None
 
 
 class _Head:
@@ -88,10 +145,14 @@ class FanOut:
     """The runs of many deployments as one async iterator; see `list_runs_across`.
 
     Use `async with` around it (or call `aclose()`) to cancel outstanding requests the
-    moment you stop. `skipped` lists the deployments skipped because they were not found
-    (archived or deleted meanwhile), with their errors. Each deployment's runs are paged
-    as a Pager pages them (spec 7.4): no run is yielded twice, a repeat is dropped with a
-    warning, and a server that cannot go on raises PaginationError.
+    moment you stop. A deployment whose listing fails does not stop the others:
+    `failed` maps its id to the exception (after the client's retries), `skipped` lists
+    the deployments that were not found (archived or deleted meanwhile, nothing left to
+    deliver), and `source_error` is the exception that ended the reading of the
+    deployments source early, if any. `resume_state()` says what is left, at any moment.
+    Each deployment's runs are paged as a Pager pages them (spec 7.4): no run is yielded
+    twice (a repeat is dropped with a warning), and a server that cannot go on fails that
+    deployment's listing with PaginationError.
     """
 
     def __init__(
@@ -106,6 +167,7 @@ class FanOut:
         on_error: ErrorPolicy,
         prefetch: int,
         task_group: Callable[[], TaskGroup | None],
+        resume: ResumeState | None = None,
     ) -> None:
         self._transport = transport
         self._params = params
@@ -137,7 +199,17 @@ class FanOut:
         self._waiter: anyio.Event | None = None
         self._closed = False
         self._started = False
+        # Bookkeeping for resume_state(): every deployment is in exactly one of these,
+        # or not reached yet. `_live` holds opened streams not handed out whole, in order.
+        self._done: list[str] = list(resume.done) if resume else []
+        self._queued_resumes: deque[tuple[str, Position]] = deque(resume.pending if resume else ())
+        self._live: dict[str, _Stream] = {}
+        # Each deployment is listed once, however often the source names it.
+        self._seen: set[str] = set(self._done)
+        self._seen.update(deployment_id for deployment_id, _ in self._queued_resumes)
+        self.failed: dict[str, Exception] = {}
         self.skipped: list[tuple[str, NotFoundError]] = []
+        self.source_error: Exception | None = None
 
     def __aiter__(self) -> Self:
         if self._started:
@@ -186,15 +258,37 @@ class FanOut:
         await self._close_source()
         await anyio.lowlevel.checkpoint()
 
+    def resume_state(self) -> dict[str, object]:
+        """A JSON-serialisable note of what is left to list, as of the last run handed out.
+
+        Pass it to `list_runs_across(..., resume=state)` with the same filters and the same
+        deployments source (a fresh pager or iterator is fine, in another process too): it
+        then hands out exactly the runs this fan-out has not, each once. Deployments that
+        failed are retried from where they stopped; those not reached yet come from the
+        source. Valid at any time: during iteration, after an error, after `aclose()`.
+        """
+        done = list(self._done)
+        pending: list[tuple[str, Position]] = []
+        for deployment_id, stream in self._live.items():
+            position = stream.position()
+            if position is None:
+                done.append(deployment_id)
+            else:
+                pending.append((deployment_id, position))
+        pending.extend(self._queued_resumes)
+        return dump_state(self._params, done, pending)
+
     # -- arrival order -------------------------------------------------------------------
 
     async def _next_arrival(self) -> DeploymentRun:
         while True:
             stream = self._current
-            if stream is not None and stream.index < len(stream.items):
-                run = stream.items[stream.index]
-                stream.index += 1
-                return run
+            if stream is not None:
+                if stream.index < len(stream.items):
+                    run = stream.items[stream.index]
+                    stream.index += 1
+                    return run
+                self._settle(stream)
             self._current = None
             await self._open_streams(limit=self._concurrency)
             if self._ready:
@@ -206,8 +300,7 @@ class FanOut:
                     self._on_stream_change(stream)
                 continue
             if not self._streams and self._source_done:
-                self._closed = True
-                raise StopAsyncIteration
+                self._finish()
             await self._wait_for_change()
 
     # -- newest-first merge --------------------------------------------------------------
@@ -219,8 +312,7 @@ class FanOut:
             for stream in list(self._streams):
                 await self._push_head(stream)
         if not self._heap:
-            self._closed = True
-            raise StopAsyncIteration
+            self._finish()
         head = heapq.heappop(self._heap)
         stream = head.stream
         run = stream.items[stream.index]
@@ -239,59 +331,146 @@ class FanOut:
 
     # -- shared machinery ------------------------------------------------------------------
 
+    def _finish(self) -> NoReturn:
+        """End the iteration: FanOutError if something could not be listed, else stop."""
+        self._closed = True
+        unhandled = self.failed if self._on_error == "raise_at_end" else {}
+        if not unhandled and self.source_error is None:
+            raise StopAsyncIteration
+        parts = []
+        if unhandled:
+            listed = [f"{key} ({type(exc).__name__}: {exc})" for key, exc in unhandled.items()]
+            more = f"; and {len(listed) - 3} more" if len(listed) > 3 else ""
+            parts.append(
+                f"{len(listed)} deployment(s) could not be listed: {'; '.join(listed[:3])}{more}"
+            )
+        if self.source_error is not None:
+            source = self.source_error
+            parts.append(f"reading the deployments failed: {type(source).__name__}: {source}")
+        msg = (
+            "; ".join(parts) + ". Every other run was delivered; pass "
+            "resume=error.resume_state to list_runs_across to list what is left"
+        )
+        error = FanOutError(
+            msg,
+            failed=unhandled,
+            source_error=self.source_error,
+            resume_state=self.resume_state(),
+        )
+        first = next(iter(unhandled.values()), self.source_error)
+        raise error from first
+
     async def _load_next_page(self, stream: _Stream) -> bool:
         """Make the stream's next page current; False once the stream has ended."""
         try:
             page = await stream.prefetcher.next_page()
-        except NotFoundError as exc:
+        except Exception as exc:  # any failure ends this stream only, never the others
             self._forget(stream)
-            if self._on_error == "raise":
-                raise
-            self.skipped.append((stream.deployment_id, exc))
-            if callable(self._on_error):
-                self._on_error(stream.deployment_id, exc)
+            await self._stream_failed(stream, exc)
             return False
         if page is None:
             self._forget(stream)
+            self._settle(stream)
             return False
-        stream.items, stream.index = page.data, 0
+        stream.take(page)
         if stream.prefetcher.finished:
             self._forget(stream)
-        return bool(page.data) or not stream.prefetcher.finished
+        if not stream.items and stream.prefetcher.finished:
+            self._settle(stream)
+            return False
+        return True
+
+    async def _stream_failed(self, stream: _Stream, error: Exception) -> None:
+        """Record a listing that failed, then apply `on_error` (which may raise)."""
+        deployment_id = stream.deployment_id
+        if isinstance(error, NotFoundError) and self._on_error != "raise":
+            # Gone (archived or deleted meanwhile): nothing is left to deliver.
+            self.skipped.append((deployment_id, error))
+            self._live.pop(deployment_id, None)
+            self._done.append(deployment_id)
+        else:
+            # Stays live: resume_state() says where to retry it from.
+            self.failed[deployment_id] = error
+        if self._on_error == "raise":
+            raise error
+        if callable(self._on_error):
+            outcome = self._on_error(deployment_id, error)
+            if inspect.isawaitable(outcome):
+                await outcome
+
+    def _settle(self, stream: _Stream) -> None:
+        """Move a stream that has handed out its last run from live to done."""
+        deployment_id = stream.deployment_id
+        if deployment_id in self._live and stream.position() is None:
+            del self._live[deployment_id]
+            self._done.append(deployment_id)
+            stream.items = ()
 
     async def _open_streams(self, *, limit: int | None) -> None:
         while not self._source_done and (limit is None or len(self._streams) < limit):
-            item = await self._next_source_item()
+            item = await self._next_deployment()
             if item is None:
                 self._source_done = True
                 return
-            self._open(item)
+            self._open(*item)
+
+    async def _next_deployment(self) -> tuple[str, Position] | None:
+        """The next deployment to open: the resumed ones first, then the source's new ones."""
+        if self._queued_resumes:
+            return self._queued_resumes.popleft()
+        while True:
+            item = await self._next_source_item()
+            if item is None:
+                return None
+            if isinstance(item, Deployment):
+                # Server data: a bad id is the server's fault, and must not reach a path.
+                deployment_id = check_server_id(item.id, "dep_", "deployment id")
+            else:
+                deployment_id = check_id(item, "dep_", "deployments item")
+            if deployment_id not in self._seen:
+                self._seen.add(deployment_id)
+                return deployment_id, Position(None, frozenset())
 
     async def _next_source_item(self) -> str | Deployment | None:
-        if self._sync_source is not None:
-            return next(self._sync_source, None)
-        assert self._async_source is not None  # noqa: S101 - one of the two is set
         try:
-            return await anext(self._async_source)
+            if self._sync_source is not None:
+                return next(self._sync_source, None)
+            assert self._async_source is not None  # noqa: S101 - one of the two is set
+            # The source's own requests (a Pager's prefetch included) take our slots.
+            token = source_limiter.set(self._limiter)
+            try:
+                return await anext(self._async_source)
+            finally:
+                source_limiter.reset(token)
         except StopAsyncIteration:
             return None
+        except Exception as exc:
+            if self._on_error == "raise":
+                raise
+            # The deployments read so far are still listed; the error comes at the end.
+            self.source_error = exc
+            return None
 
-    def _open(self, item: str | Deployment) -> None:
-        deployment_id = item.id if isinstance(item, Deployment) else item
-        deployment_id = check_id(deployment_id, "dep_", "deployments item")
+    def _open(self, deployment_id: str, start: Position) -> None:
         transport, limiter = self._transport, self._limiter
         path = f"/deployments/{deployment_id}/runs"
+        params = dict(self._params)
+        if start.cursor is not None:
+            params[start.cursor[0]] = start.cursor[1]
+        chain: Chain[DeploymentRun] = Chain(params, limit=self._limit, max_items=None)
+        stream = _Stream(deployment_id, chain, start)
 
         async def fetch_page(query: dict[str, str]) -> Page[DeploymentRun]:
             if not limiter.available_tokens:
                 launched()
             async with limiter:
                 data = await transport.request("GET", path, params=query)
-            return structure(data, Page[DeploymentRun])
+            page = structure(data, Page[DeploymentRun])
+            stream.fetched.append((page, cursor_of(query)))
+            return page
 
-        stream = _Stream(deployment_id)
         stream.prefetcher = Prefetcher(
-            Chain(self._params, limit=self._limit, max_items=None),
+            chain,
             fetch_page,
             self._prefetch,
             self._task_group,
@@ -304,6 +483,7 @@ class FanOut:
             pace_sends=True,
         )
         self._streams.append(stream)
+        self._live[deployment_id] = stream
         if not stream.prefetcher.start():
             msg = (
                 "list_runs_across needs a task group: use it inside `async with QoderClient()`"

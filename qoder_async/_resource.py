@@ -2,23 +2,59 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, TypeVar
 
 from qoder_async._converter import structure
+from qoder_async._errors import ResponseValidationError
 from qoder_async._models import Deployment, DeploymentRun, Page
 from qoder_async._pagination import Pager
-from qoder_async._params import check_idempotency_key, check_limit, cursors
+from qoder_async._params import check_id, check_idempotency_key, check_limit, cursors
+from qoder_async._transport import launched
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Awaitable, Callable, Mapping
 
+    import anyio
     from anyio.abc import TaskGroup
 
     from qoder_async._transport import Transport
 
-__all__ = ["Resource"]
+__all__ = ["Resource", "check_server_id", "source_limiter"]
 
 M = TypeVar("M", Deployment, DeploymentRun)
+
+# Set by a fan-out while it reads its deployments source: the requests the source makes
+# through this client (and the prefetch tasks it starts meanwhile, which copy the context)
+# then count against the fan-out's concurrency, so that the two together never exceed it.
+source_limiter: ContextVar[anyio.CapacityLimiter | None] = ContextVar(
+    "source_limiter", default=None
+)
+
+
+def check_server_id(value: str, prefix: str, what: str) -> str:
+    """Return an id the server sent if it is safe to put in a path; else ResponseValidationError.
+
+    Ids from the user are checked with ValueError before any I/O; an id from a response is
+    server data, so a bad one (say `drun_1/../../deployments`) is the server's fault.
+    """
+    try:
+        return check_id(value, prefix, what)
+    except (TypeError, ValueError) as exc:
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        msg = f"the server sent {what} {shown}, which is not an id starting with {prefix!r}"
+        raise ResponseValidationError(msg) from exc
+
+
+async def _counted(send: Callable[[], Awaitable[object]]) -> object:
+    """Await `send()`, holding a slot of the fan-out reading us as its source, if any."""
+    limiter = source_limiter.get()
+    if limiter is None:
+        return await send()
+    if not limiter.available_tokens:
+        launched()
+    async with limiter:
+        return await send()
 
 
 class Resource:
@@ -41,8 +77,11 @@ class Resource:
     ) -> M:
         if idempotency_key is not None:
             check_idempotency_key(idempotency_key)
-        data = await self._transport.request(
-            method, path, json_body=json_body, idempotency_key=idempotency_key
+        transport = self._transport
+        data = await _counted(
+            lambda: transport.request(
+                method, path, json_body=json_body, idempotency_key=idempotency_key
+            )
         )
         return structure(data, model)
 
@@ -67,7 +106,8 @@ class Resource:
         page_type: type[Page[M]] = Page[model]  # type: ignore[valid-type]
 
         async def fetch_page(query: dict[str, str]) -> Page[M]:
-            return structure(await transport.request("GET", path, params=query), page_type)
+            data = await _counted(lambda: transport.request("GET", path, params=query))
+            return structure(data, page_type)
 
         return Pager(
             fetch_page,

@@ -438,9 +438,9 @@ async def test_on_error_callable_is_told_about_each_skipped_deployment(order: Or
     """A callable on_error receives (deployment_id, NotFoundError) and the rest continue."""
     api = FakeQoderAPI(pat="pt-test")
     fleet = _fleet(api, [4, 6])
-    told: list[tuple[str, NotFoundError]] = []
+    told: list[tuple[str, Exception]] = []
 
-    def on_error(deployment_id: str, error: NotFoundError) -> None:
+    def on_error(deployment_id: str, error: Exception) -> None:
         told.append((deployment_id, error))
 
     async with connect(api) as client:
@@ -461,7 +461,7 @@ async def test_an_error_from_on_error_stops_the_fan_out_as_itself(order: Order) 
     class GiveUpError(Exception):
         pass
 
-    def on_error(deployment_id: str, error: NotFoundError) -> None:
+    def on_error(deployment_id: str, error: Exception) -> None:
         raise GiveUpError(deployment_id)
 
     api = FakeQoderAPI(pat="pt-test")
@@ -479,12 +479,14 @@ async def test_an_error_from_on_error_stops_the_fan_out_as_itself(order: Order) 
         assert task_count() == before
 
 
-# -- 4. any other error stops everything ----------------------------------------------------
+# -- 4. on_error="raise": the first error of any kind stops everything -----------------------
 
 
 @pytest.mark.parametrize("order", ORDERS)
-async def test_another_error_stops_the_fan_out_and_is_raised_as_itself(order: Order) -> None:
-    """A 500 for one deployment cancels the requests of the others and is raised unwrapped."""
+async def test_on_error_raise_stops_the_fan_out_at_a_500_and_raises_it_as_itself(
+    order: Order,
+) -> None:
+    """With on_error="raise" a 500 for one deployment cancels the others and is raised unwrapped."""
     api = FakeQoderAPI(pat="pt-test")
     # As many deployments as slots, so that the failing one surely holds one.
     fleet = _fleet(api, [30] * 4)
@@ -500,7 +502,7 @@ async def test_another_error_stops_the_fan_out_and_is_raised_as_itself(order: Or
         async def consume() -> None:
             try:
                 async with client.deployments.list_runs_across(
-                    list(fleet), concurrency=4, order=order, limit=10
+                    list(fleet), concurrency=4, order=order, limit=10, on_error="raise"
                 ) as fan:
                     async for _ in fan:
                         pass  # pragma: no cover - no run ever arrives

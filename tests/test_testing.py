@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qoder_async._converter import parse_datetime
-from qoder_async.testing import FakeQoderAPI, Fault, RecordedRequest
+from qoder_async.testing import FakeQoderAPI, Fault, RandomFaults, RecordedRequest
 from tests.helpers import NOW
 
 if TYPE_CHECKING:
@@ -609,6 +609,63 @@ async def test_faults_match_method_and_path_fifo(
     assert api.faults == [Fault(status=500, method="GET", path="/deployment_runs", times=1)]
     assert (await http.get("/deployment_runs")).status_code == 500
     assert (await http.get("/deployment_runs")).status_code == 200
+
+
+async def _statuses(http: httpx.AsyncClient, path: str, count: int) -> list[int]:
+    statuses = []
+    for _ in range(count):
+        try:
+            statuses.append((await http.get(path)).status_code)
+        except httpx.RemoteProtocolError:  # noqa: PERF203 - a reset is one of the outcomes
+            statuses.append(0)
+    return statuses
+
+
+async def test_random_faults_hit_about_their_rate_reproducibly(api: FakeQoderAPI) -> None:
+    """RandomFaults hit about `rate` of the requests, by weight, the same way for a seed."""
+    mix = [Fault(status=503, retry_after=0), Fault(status=429, body="empty"), Fault(reset=True)]
+    seen: list[list[int]] = []
+    for _ in range(2):
+        api.random_faults = faults = RandomFaults(rate=0.3, faults=mix, weights=[2, 1, 1], seed=7)
+        async with client_for(api) as http:
+            seen.append(await _statuses(http, "/deployments", 400))
+    first, again = seen
+    assert first == again
+    injected = faults.injected
+    assert sum(injected.values()) == sum(status != 200 for status in first)
+    assert 80 <= sum(injected.values()) <= 160
+    assert injected["503"] > injected["429"] > 0
+    assert injected["reset"] == first.count(0)
+
+
+async def test_random_faults_leave_scripted_faults_first_and_honour_the_path(
+    api: FakeQoderAPI, http: httpx.AsyncClient
+) -> None:
+    """Scripted faults win; RandomFaults only hit matching paths; rate 0 and 1 are exact."""
+    api.random_faults = RandomFaults(rate=1.0, faults=[Fault(status=503)], path="/deployment_runs")
+    api.faults.append(Fault(status=408, path="/deployment_runs"))
+    assert await _statuses(http, "/deployment_runs", 3) == [408, 503, 503]
+    assert await _statuses(http, "/deployments", 3) == [200, 200, 200]
+    api.random_faults = RandomFaults(rate=0.0, faults=[Fault(status=503)])
+    assert await _statuses(http, "/deployments", 20) == [200] * 20
+    assert api.random_faults.injected == Counter()
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"rate": 1.5, "faults": [Fault(status=503)]},
+        {"rate": -0.1, "faults": [Fault(status=503)]},
+        {"rate": 0.5, "faults": []},
+        {"rate": 0.5, "faults": ["503"]},
+        {"rate": 0.5, "faults": [Fault(status=503)], "weights": [1, 2]},
+        {"rate": 0.5, "faults": [Fault(status=503)], "path": "("},
+    ],
+)
+def test_random_faults_refuse_bad_settings(arguments: dict[str, Any]) -> None:
+    """Rates outside 0..1, no faults, mismatched weights and bad patterns are refused."""
+    with pytest.raises((ValueError, re.error)):
+        RandomFaults(**arguments)
 
 
 async def test_delay_and_slow_body_faults_keep_the_answer(

@@ -20,11 +20,11 @@ Use `api.serve()` instead of `api.transport()` for a real loopback HTTP server, 
 from __future__ import annotations
 
 from ._api import FakeQoderAPI
-from ._faults import Fault
+from ._faults import Fault, RandomFaults
 from ._records import RecordedRequest
 
-__all__ = ["FakeQoderAPI", "Fault", "RecordedRequest"]
+__all__ = ["FakeQoderAPI", "Fault", "RandomFaults", "RecordedRequest"]
 
 # Reprs and tracebacks name the public module, not the private one.
-for _cls in (FakeQoderAPI, Fault, RecordedRequest):
+for _cls in (FakeQoderAPI, Fault, RandomFaults, RecordedRequest):
     _cls.__module__ = __name__

@@ -13,7 +13,14 @@ import anyio
 
 from ._clock import Clock, IdFactory
 from ._data import Seeder, make_run, trigger_context
-from ._faults import Fault, fault_headers, fault_reply, replaces_response, take_fault
+from ._faults import (
+    Fault,
+    RandomFaults,
+    fault_headers,
+    fault_reply,
+    replaces_response,
+    take_fault,
+)
 from ._records import RecordedRequest, RecordView
 from ._routes import INVALID_JSON, dispatch
 from ._store import RunShape, Store
@@ -45,6 +52,8 @@ class FakeQoderAPI:
     - `run_polls_to_complete`: a run started by POST /run completes on its N-th GET
       (nested or global); None means it stays running until `complete_run`.
     - `faults`: a list of `Fault`s, consumed first in, first out by matching requests.
+    - `random_faults`: a `RandomFaults` (or None) that hits a random share of the
+      requests the scripted faults leave alone, reproducibly from its seed.
     - `requests`: every `RecordedRequest` seen, faulted ones included (unless
       `record_requests` is False, for long-running servers).
     - `in_flight`, `max_in_flight`: requests being handled now and the peak since the
@@ -70,6 +79,7 @@ class FakeQoderAPI:
         self.latency: float = 0.0
         self.run_polls_to_complete: int | None = 2
         self.faults: list[Fault] = []
+        self.random_faults: RandomFaults | None = None
         self.requests: list[RecordedRequest] = []
         self.record_requests = True
         self.in_flight = 0
@@ -311,6 +321,8 @@ class FakeQoderAPI:
             request_id = headers.get("x-request-id") or str(uuid.uuid4())
             await anyio.sleep(self.latency)
             fault = take_fault(self.faults, method, resource) if self.faults else None
+            if fault is None and self.random_faults is not None:
+                fault = self.random_faults.draw(method, resource)
             if fault is not None:
                 await anyio.sleep(fault.delay)
                 if replaces_response(fault):

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import email.utils
+import random
 import re
 import time
-from typing import Literal
+from collections import Counter
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 
 from ._wire import Reply, dumps, error_body
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 _MESSAGES = {
     408: "The request timed out.",
@@ -93,6 +98,68 @@ class Fault:
         if self.method is not None and self.method.upper() != method:
             return False
         return self.path is None or re.match(self.path, path) is not None
+
+
+def _rate(_instance: object, _attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"rate must be between 0 and 1, got {value!r}")
+
+
+def _some_faults(
+    _instance: object, _attribute: attrs.Attribute[tuple[Fault, ...]], value: tuple[Fault, ...]
+) -> None:
+    if not value or not all(isinstance(fault, Fault) for fault in value):
+        raise ValueError("faults must be a non-empty sequence of Fault")
+
+
+def _fault_tuple(value: Iterable[Fault]) -> tuple[Fault, ...]:
+    return tuple(value)
+
+
+def _weight_tuple(value: Iterable[float] | None) -> tuple[float, ...] | None:
+    return None if value is None else tuple(value)
+
+
+@attrs.define
+class RandomFaults:
+    """Faults injected at random into a share of requests, reproducibly from `seed`.
+
+    Set `FakeQoderAPI.random_faults` to one. A request that no scripted `Fault` hit and
+    that matches `method` and `path` (as in `Fault`) gets, with probability `rate`, one of
+    `faults`, picked in proportion to `weights` (default: all alike); their `method`,
+    `path` and `times` are ignored. The same seed gives the same sequence of draws; which
+    request meets which draw depends on the order requests arrive in. `injected` counts
+    what was injected, by label: the status (`"503"`), `"reset"` or `"malformed"`.
+    """
+
+    rate: float = attrs.field(validator=_rate)
+    faults: tuple[Fault, ...] = attrs.field(converter=_fault_tuple, validator=_some_faults)
+    weights: tuple[float, ...] | None = attrs.field(default=None, converter=_weight_tuple)
+    seed: int = 0
+    method: str | None = None
+    path: str | None = None
+    injected: Counter[str] = attrs.field(factory=Counter, init=False)
+    _rng: random.Random = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.weights is not None and len(self.weights) != len(self.faults):
+            raise ValueError("weights must have one entry per fault")
+        if self.path is not None:
+            re.compile(self.path)
+        self._rng = random.Random(self.seed)
+
+    def draw(self, method: str, path: str) -> Fault | None:
+        """The fault this request gets, or None; counts it in `injected`."""
+        if self.method is not None and self.method.upper() != method:
+            return None
+        if self.path is not None and re.match(self.path, path) is None:
+            return None
+        if self._rng.random() >= self.rate:
+            return None
+        [fault] = self._rng.choices(self.faults, weights=self.weights)
+        label = "reset" if fault.reset else str(fault.status or fault.body)
+        self.injected[label] += 1
+        return fault
 
 
 def replaces_response(fault: Fault) -> bool:
