@@ -30,7 +30,7 @@ from qoder_async._cli_deployments import COMMANDS as DEPLOYMENT_COMMANDS
 from qoder_async._cli_output import Output
 from qoder_async._cli_parser import build_parser
 from qoder_async._cli_runs import COMMANDS as RUN_COMMANDS
-from qoder_async._errors import APIError, QoderError
+from qoder_async._errors import APIError, FanOutError, QoderError
 
 if TYPE_CHECKING:
     import argparse
@@ -80,12 +80,20 @@ def _main(argv: Sequence[str] | None) -> int:
     )
     try:
         interrupted = anyio.run(_guarded, partial(_command, args, out))
+    except FanOutError as exc:
+        out.progress.clear()
+        for deployment_id, error in exc.failed.items():
+            _fail(EXIT_API_ERROR, f"{deployment_id}: {_describe(error)}")
+        if exc.source_error is not None:
+            _fail(EXIT_API_ERROR, f"listing deployments: {_describe(exc.source_error)}")
+        count = len(exc.failed) + (exc.source_error is not None)
+        return _fail(EXIT_API_ERROR, f"{count} listing(s) failed; every other run was printed")
     except APIError as exc:
         out.progress.clear()
         return _fail(EXIT_API_ERROR, _describe(exc))
     except QoderError as exc:
         out.progress.clear()
-        return _fail(EXIT_API_ERROR, f"{type(exc).__name__}: {exc}")
+        return _fail(EXIT_API_ERROR, _describe(exc))
     except (ValueError, TypeError) as exc:
         # The SDK checks every argument before any request is sent (and so does the CLI).
         out.progress.clear()
@@ -144,7 +152,10 @@ async def _guarded(command: Callable[[], Awaitable[None]]) -> bool:
     return interrupted
 
 
-def _describe(exc: APIError) -> str:
+def _describe(exc: BaseException) -> str:
+    """One line on an error: status, type, message and request id for an API error."""
+    if not isinstance(exc, APIError):
+        return f"{type(exc).__name__}: {exc}"
     kind = exc.error_type or "error"
     if exc.code:
         kind += f" ({exc.code})"

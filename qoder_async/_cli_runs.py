@@ -94,9 +94,10 @@ async def _fan_out(client: QoderClient, out: Output, args: argparse.Namespace) -
     runs = client.deployments.list_runs_across(
         source if source is not None else args.deployment,
         order=args.order or "arrival",
-        # Listing everything, a deployment archived meanwhile is no error; one the caller
-        # named is, and is reported as such.
-        on_error="skip" if args.all_deployments else "raise",
+        # Listing everything, a deployment archived meanwhile is skipped and one that fails
+        # does not stop the others (FanOutError at the end); a deployment the caller named
+        # must exist, so its 404 stops everything at once.
+        on_error="raise_at_end" if args.all_deployments else "raise",
         status=args.status,
         triggered_after=args.since,
         triggered_before=args.until,
