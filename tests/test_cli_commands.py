@@ -466,3 +466,29 @@ def test_watch_prints_new_runs_once_and_sigint_ends_it(server: str, http: httpx.
     assert all(run["deployment_id"] == deployment_id for run in printed)
     assert b"Traceback" not in drawn
     assert b"KeyboardInterrupt" not in drawn
+
+
+def test_the_readme_jq_one_liner_runs(server: str) -> None:
+    """The README's jq one-liner runs as written (with pipefail) and counts failures by type."""
+    jq = shutil.which("jq")
+    bash = shutil.which("bash")
+    if jq is None or bash is None:
+        pytest.skip("needs jq and bash")
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    (line,) = (
+        line for line in readme.splitlines() if line.startswith("qoder-async ") and "| jq" in line
+    )
+    command = line.replace("qoder-async", f'"{sys.executable}" -m qoder_async', 1)
+    result = subprocess.run(
+        [bash, "-o", "pipefail", "-c", command],
+        env=_env(server),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    counts = [row.split() for row in result.stdout.splitlines()]
+    assert counts
+    assert all(count.isdigit() and error.endswith("_error") for count, error in counts)
