@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
 import select
 import shutil
@@ -23,6 +22,11 @@ from qoder_async._converter import parse_datetime
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+if sys.platform == "win32":  # pseudo-terminals, signals and bash pipes are POSIX things
+    pytest.skip("POSIX only", allow_module_level=True)
+
+import pty
 
 PAT = "pt-cli-tests"
 TIMEOUT = 30
