@@ -26,6 +26,30 @@ from qoder_async._errors import (
     ServerError,
     UnprocessableEntityError,
 )
+from qoder_async._events import (
+    Base64Source,
+    ContentBlock,
+    DefineOutcome,
+    DocumentBlock,
+    DocumentSource,
+    FileRubric,
+    FileSource,
+    ImageBlock,
+    ImageSource,
+    InitialEvent,
+    PlainTextSource,
+    RedactedBlock,
+    Rubric,
+    SystemMessage,
+    TextBlock,
+    TextRubric,
+    UnknownBlock,
+    UnknownEvent,
+    UnknownRubric,
+    UnknownSource,
+    URLSource,
+    UserMessage,
+)
 from qoder_async._fanout import FanOut
 from qoder_async._models import (
     AgentRef,
@@ -33,12 +57,10 @@ from qoder_async._models import (
     CasRunExtras,
     CasSettings,
     CasStats,
-    ContentBlock,
     Deployment,
     DeploymentRun,
     DeploymentStatus,
     EventType,
-    InitialEvent,
     Page,
     PausedReason,
     RunError,
@@ -49,6 +71,7 @@ from qoder_async._models import (
 )
 from qoder_async._pagination import Pager
 from qoder_async._sentinel import NOT_GIVEN, NotGiven
+from qoder_async._serialize import from_dict, to_dict, to_json
 from qoder_async._transport import VERSION as _VERSION
 
 __version__ = _VERSION
@@ -62,18 +85,26 @@ __all__ = [
     "AgentRef",
     "AuthenticationError",
     "BadRequestError",
+    "Base64Source",
     "CasConfig",
     "CasRunExtras",
     "CasSettings",
     "CasStats",
     "ConflictError",
     "ContentBlock",
+    "DefineOutcome",
     "Deployment",
     "DeploymentRun",
     "DeploymentStatus",
+    "DocumentBlock",
+    "DocumentSource",
     "EventType",
     "FanOut",
     "FanOutError",
+    "FileRubric",
+    "FileSource",
+    "ImageBlock",
+    "ImageSource",
     "InitialEvent",
     "NotFoundError",
     "NotGiven",
@@ -83,29 +114,49 @@ __all__ = [
     "PaginationError",
     "PausedReason",
     "PermissionDeniedError",
+    "PlainTextSource",
     "QoderClient",
     "QoderError",
     "RateLimitError",
+    "RedactedBlock",
     "RequestTooLargeError",
     "ResponseValidationError",
+    "Rubric",
     "RunError",
     "RunStatus",
     "RunTimeoutError",
     "Schedule",
     "ServerError",
+    "SystemMessage",
+    "TextBlock",
+    "TextRubric",
     "TriggerContext",
     "TriggerType",
+    "URLSource",
+    "UnknownBlock",
+    "UnknownEvent",
+    "UnknownRubric",
+    "UnknownSource",
     "UnprocessableEntityError",
+    "UserMessage",
     "__version__",
+    "from_dict",
+    "to_dict",
+    "to_json",
 ]
 
 
 def _publish() -> None:
     # Tracebacks and reprs show `qoder_async.NotFoundError`, not the private module that
-    # defines it.
+    # defines it. Classes with annotations of their own keep their module: typing (and
+    # cattrs) resolve string annotations in the namespace `__module__` names.
     for name in __all__:
         value = globals()[name]
-        if isinstance(value, type) and value.__module__.startswith("qoder_async._"):
+        if (
+            isinstance(value, type)
+            and value.__module__.startswith("qoder_async._")
+            and not any("__annotations__" in vars(base) for base in value.__mro__[:-1])
+        ):
             value.__module__ = __name__
 
 

@@ -15,7 +15,8 @@ from qoder_async._cli_output import Output
 from qoder_async._cli_watch import watch
 from qoder_async._client import QoderClient
 from qoder_async._errors import ConflictError, NotFoundError
-from qoder_async._models import InitialEvent, RunStatus, Schedule
+from qoder_async._events import UserMessage
+from qoder_async._models import RunStatus, Schedule
 
 __all__ = ["demo"]
 
@@ -47,7 +48,7 @@ async def demo(latency: float) -> None:
             name="demo-nightly-report",
             agent=agent,
             environment_id=environment,
-            initial_events=[InitialEvent(type="user.message", content="Write the report")],
+            initial_events=[UserMessage(content="Write the report")],
             schedule=Schedule(expression="0 9 * * *", timezone="UTC"),
             metadata={"team": "docs"},
         )

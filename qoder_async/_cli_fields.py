@@ -15,10 +15,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cattrs
-
-from qoder_async._converter import converter
-from qoder_async._models import AgentRef, CasConfig, CasSettings, InitialEvent, Schedule
+from qoder_async._events import InitialEvent, UserMessage
+from qoder_async._models import AgentRef, CasConfig, CasSettings, Schedule
+from qoder_async._serialize import from_dict
 
 if TYPE_CHECKING:
     import argparse
@@ -48,9 +47,9 @@ READ_ONLY = frozenset(
 _CAS_OPTIONS = ("max_concurrent", "max_retries", "timeout_ms")
 
 
-def user_message(text: str) -> InitialEvent:
-    """A `user.message` initial event with `text` as its content."""
-    return InitialEvent(type="user.message", content=text)
+def user_message(text: str) -> UserMessage:
+    """A `user.message` initial event with `text` as its one text block."""
+    return UserMessage(content=text)
 
 
 def deployment_fields(args: argparse.Namespace, *, update: bool) -> dict[str, Any]:
@@ -209,10 +208,11 @@ def _events_from_wire(value: object) -> list[InitialEvent]:
 
 
 def _event_from_wire(index: int, item: object) -> InitialEvent:
+    # Unknown kinds and fields are carried through as the SDK reads them (spec 7.2).
     try:
-        return converter.structure(item, InitialEvent)
-    except (cattrs.BaseValidationError, KeyError, TypeError, ValueError) as exc:
-        msg = f"--from-file: initial_events[{index}] is not an initial event: {exc!r}"
+        return from_dict(InitialEvent, item)  # type: ignore[arg-type]
+    except ValueError as exc:
+        msg = f"--from-file: initial_events[{index}]: {exc}"
         raise ValueError(msg) from None
 
 
@@ -228,11 +228,11 @@ def _metadata_from_wire(value: object) -> dict[str, Any]:
     if isinstance(cas, dict):
         # `stats` is the server's bookkeeping (read-only); the rest is the caller's.
         try:
-            out["cas_config"] = converter.structure(
-                {key: item for key, item in cas.items() if key != "stats"}, CasConfig
+            out["cas_config"] = from_dict(
+                CasConfig, {key: item for key, item in cas.items() if key != "stats"}
             )
-        except (cattrs.BaseValidationError, KeyError, TypeError, ValueError) as exc:
-            msg = f"--from-file: metadata.cas_config is not a run configuration: {exc!r}"
+        except ValueError as exc:
+            msg = f"--from-file: metadata.cas_config: {exc}"
             raise ValueError(msg) from None
     elif cas is not None:
         msg = "--from-file: metadata.cas_config must be an object"

@@ -16,13 +16,15 @@ from typing import Generic, TypeVar
 
 import attrs
 
+# Re-exported: modules that take initial events import the alias from here too.
+from qoder_async._events import InitialEvent
+
 __all__ = [
     "AgentRef",
     "CasConfig",
     "CasRunExtras",
     "CasSettings",
     "CasStats",
-    "ContentBlock",
     "Deployment",
     "DeploymentRun",
     "DeploymentStatus",
@@ -74,7 +76,7 @@ class TriggerType(_StrEnum):
 
 
 class EventType(_StrEnum):
-    """The `type` of an initial event sent to the agent on every run."""
+    """The documented `type`s of initial events (spec 7.2); each has its own model class."""
 
     USER_MESSAGE = "user.message"
     USER_DEFINE_OUTCOME = "user.define_outcome"
@@ -92,22 +94,6 @@ class AgentRef:
     id: str
     type: str = "agent"
     version: int | None = None
-
-
-@attrs.frozen(kw_only=True)
-class ContentBlock:
-    """One block of an initial event's `content` when it is a list rather than a string."""
-
-    type: str
-    text: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class InitialEvent:
-    """An event sent to the agent at the start of every run of a deployment."""
-
-    type: EventType | str
-    content: str | tuple[ContentBlock, ...] | None = None
 
 
 @attrs.frozen(kw_only=True)

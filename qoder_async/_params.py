@@ -12,19 +12,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, TypeVar
 
-from qoder_async._models import (
-    AgentRef,
-    CasConfig,
-    ContentBlock,
-    EventType,
-    InitialEvent,
-    Schedule,
-)
+from qoder_async._event_checks import MAX_EVENTS, events_json
+from qoder_async._models import AgentRef, CasConfig, Schedule
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
 __all__ = [
+    "MAX_EVENTS",
     "MAX_LIMIT",
     "agent_json",
     "cas_config_json",
@@ -52,7 +47,6 @@ E = TypeVar("E", bound=enum.Enum)
 # Deployment and run lists allow 1000, not the generic convention's 100 (spec section 5.3).
 MAX_LIMIT = 1000
 MAX_NAME = 256
-MAX_EVENTS = 50
 MAX_VAULT_IDS = 50
 MAX_METADATA_KEYS = 16
 MAX_METADATA_KEY = 64
@@ -207,42 +201,6 @@ def schedule_json(value: object) -> dict[str, str]:
         "expression": expression,
         "timezone": check_str(value.timezone, "schedule.timezone"),
     }
-
-
-def events_json(value: object) -> list[dict[str, object]]:
-    """The `initial_events` field: 1 to 50 InitialEvent objects (spec 3.2)."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise _type_error("initial_events", "a list of InitialEvent", value)
-    if not 1 <= len(value) <= MAX_EVENTS:
-        msg = f"initial_events must hold 1 to {MAX_EVENTS} events, got {len(value)}"
-        raise ValueError(msg)
-    return [_event_json(event, f"initial_events[{i}]") for i, event in enumerate(value)]
-
-
-def _event_json(event: object, name: str) -> dict[str, object]:
-    if not isinstance(event, InitialEvent):
-        raise _type_error(name, "an InitialEvent", event)
-    body: dict[str, object] = {"type": check_enum(event.type, EventType, f"{name}.type")}
-    content = event.content
-    if content is None or isinstance(content, str):
-        if content is not None:
-            body["content"] = content
-        return body
-    if not isinstance(content, Sequence):
-        raise _type_error(f"{name}.content", "a str or a list of ContentBlock", content)
-    blocks: list[dict[str, object]] = []
-    for i, block in enumerate(content):
-        where = f"{name}.content[{i}]"
-        if not isinstance(block, ContentBlock):
-            raise _type_error(where, "a ContentBlock", block)
-        item: dict[str, object] = {"type": check_str(block.type, f"{where}.type")}
-        if block.text is not None:
-            if not isinstance(block.text, str):
-                raise _type_error(f"{where}.text", "a str", block.text)
-            item["text"] = block.text
-        blocks.append(item)
-    body["content"] = blocks
-    return body
 
 
 def vault_ids_json(value: object) -> list[str]:

@@ -7,10 +7,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from qoder_async import AgentRef, CasConfig, CasSettings, InitialEvent, Schedule
+from qoder_async import (
+    AgentRef,
+    CasConfig,
+    CasSettings,
+    InitialEvent,
+    Schedule,
+    UserMessage,
+    from_dict,
+)
 from qoder_async._cli_fields import deployment_fields
 from qoder_async._cli_parser import build_parser
-from qoder_async._converter import converter
 from qoder_async.testing import FakeQoderAPI
 from tests.helpers import NOW
 
@@ -48,9 +55,12 @@ def test_a_whole_deployment_from_get_json_becomes_create_arguments(
     assert fields["schedule"] == Schedule(
         expression=wire["schedule"]["expression"], timezone=wire["schedule"]["timezone"]
     )
-    assert fields["initial_events"] == [
-        converter.structure(event, InitialEvent) for event in wire["initial_events"]
+    # from_dict's signature takes classes; the InitialEvent union works at run time.
+    events: list[object] = [
+        from_dict(InitialEvent, e)  # type: ignore[arg-type]
+        for e in wire["initial_events"]
     ]
+    assert fields["initial_events"] == events
     assert fields["vault_ids"] == wire["vault_ids"]
     user = {k: v for k, v in wire["metadata"].items() if k != "cas_config"}
     assert fields.get("metadata", {}) == user
@@ -70,7 +80,7 @@ def test_options_override_the_file(wire: dict[str, Any], tmp_path: Path) -> None
     ])  # fmt: skip
     assert fields["name"] == "copy"
     assert fields["schedule"] == Schedule(expression=wire["schedule"]["expression"], timezone="UTC")
-    assert fields["initial_events"] == [InitialEvent(type="user.message", content="only this")]
+    assert fields["initial_events"] == [UserMessage(content="only this")]
     assert fields["metadata"]["team"] == "x"
     assert fields["cas_config"].config.max_retries == 5
     assert (
@@ -104,7 +114,7 @@ def test_update_sends_only_what_is_given_and_clears_nulls(tmp_path: Path) -> Non
         (["update", "dep_1", "--clear", "budget", "--budget", "{}"], None, "contradicts"),
         (["update", "dep_1"], {"metadata": None}, "metadata cannot be null"),
         (["update", "dep_1"], {"schedule": {"timezone": "UTC"}}, "schedule needs 'expression'"),
-        (["update", "dep_1"], {"initial_events": [{"content": 1}]}, "initial_events[0]"),
+        (["update", "dep_1"], {"initial_events": [42]}, "initial_events[0]"),
     ],
 )
 def test_invalid_fields_are_usage_errors(

@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qoder_async import (
-    ContentBlock,
     Deployment,
     DeploymentRun,
     DeploymentStatus,
@@ -19,7 +18,11 @@ from qoder_async import (
     Page,
     ResponseValidationError,
     RunStatus,
+    SystemMessage,
+    TextBlock,
     TriggerType,
+    UnknownEvent,
+    UserMessage,
 )
 from qoder_async._converter import parse_datetime, structure
 
@@ -51,7 +54,7 @@ def test_spec_deployment_examples_structure(name: str) -> None:
     assert deployment.schedule.expression
     assert deployment.created_at.tzinfo is not None
     assert deployment.is_archived == (raw["archived_at"] is not None)
-    assert deployment.initial_events[0].type is EventType.USER_MESSAGE
+    assert deployment.initial_events[0].type == EventType.USER_MESSAGE
 
 
 def test_spec_archived_example_keeps_active_status() -> None:
@@ -150,9 +153,12 @@ def test_event_content_may_be_a_list_of_blocks() -> None:
         {"type": "future.event"},
     ]
     deployment = structure(raw, Deployment)
-    assert deployment.initial_events[0].content == (ContentBlock(type="text", text="hi"),)
-    assert deployment.initial_events[1].content == "be brief"
-    assert deployment.initial_events[2].type == "future.event"
+    first, second, third = deployment.initial_events
+    assert first == UserMessage(content=(TextBlock(text="hi"),))
+    assert isinstance(second, SystemMessage)
+    assert second.content == (TextBlock(text="be brief"),)
+    assert third == UnknownEvent(raw={"type": "future.event"})
+    assert third.type == "future.event"
 
 
 def test_user_metadata_is_kept_beside_cas_config() -> None:

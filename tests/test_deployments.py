@@ -15,18 +15,22 @@ from qoder_async import (
     CasConfig,
     CasSettings,
     ConflictError,
-    ContentBlock,
+    DefineOutcome,
     Deployment,
     DeploymentRun,
     DeploymentStatus,
-    EventType,
-    InitialEvent,
+    DocumentBlock,
+    FileSource,
     NotFoundError,
     QoderClient,
     RunStatus,
     RunTimeoutError,
     Schedule,
+    SystemMessage,
+    TextBlock,
+    TextRubric,
     TriggerType,
+    UserMessage,
 )
 from qoder_async.testing import FakeQoderAPI, Fault
 from tests.helpers import BASE_URL, START, deployment_with_runs
@@ -40,7 +44,8 @@ pytestmark = pytest.mark.anyio
 PAT = "pt-test"
 AGENT = "agent_019ebb21ef8e7df6a559052c94875160"
 ENV = "env_019e49a1780171daac1e6b01f290ac2b"
-EVENT = InitialEvent(type=EventType.USER_MESSAGE, content="Generate today's status report")
+PROMPT = "Generate today's status report"
+EVENT = UserMessage(content=PROMPT)
 MISSING_DEP = "dep_00000000000000000000000000000000"
 MISSING_RUN = "drun_00000000000000000000000000000000"
 
@@ -313,16 +318,20 @@ async def test_get_rejects_bad_ids(
 
 async def test_create_with_every_field(api: FakeQoderAPI, client: QoderClient) -> None:
     """`create` sends every field and returns them, stored by the fake as sent."""
-    blocks = (ContentBlock(type="text", text="Summarise"), ContentBlock(type="text"))
+    blocks = (TextBlock(text="Summarise"), TextBlock(text=""))
+    outcome = DefineOutcome(
+        description="A report", rubric=TextRubric(content="Complete"), max_iterations=2
+    )
+    document = DocumentBlock(source=FileSource(file_id="file_1"), title="Runbook")
     dep = await client.deployments.create(
         name="nightly-report",
         description="Nightly summary",
         agent=AgentRef(id=AGENT, version=3),
         environment_id=ENV,
         initial_events=[
-            EVENT,
-            InitialEvent(type="system.message", content=blocks),
-            InitialEvent(type=EventType.USER_DEFINE_OUTCOME),
+            UserMessage(content=[TextBlock(text="Look at this"), document]),
+            SystemMessage(content=blocks),
+            outcome,
         ],
         schedule=Schedule(expression="30 9 * * 1-5", timezone="Asia/Shanghai"),
         resources=[{"type": "github_repository", "url": "https://github.com/o/r"}],
@@ -340,9 +349,9 @@ async def test_create_with_every_field(api: FakeQoderAPI, client: QoderClient) -
     assert dep.agent == AgentRef(id=AGENT, type="agent", version=3)
     assert dep.environment_id == ENV
     assert dep.initial_events == (
-        EVENT,
-        InitialEvent(type=EventType.SYSTEM_MESSAGE, content=blocks),
-        InitialEvent(type=EventType.USER_DEFINE_OUTCOME),
+        UserMessage(content=[TextBlock(text="Look at this"), document]),
+        SystemMessage(content=blocks),
+        outcome,
     )
     assert dep.schedule is not None
     assert (dep.schedule.type, dep.schedule.expression, dep.schedule.timezone) == (
@@ -367,7 +376,7 @@ async def test_create_with_every_field(api: FakeQoderAPI, client: QoderClient) -
     assert request.json["agent"] == {"id": AGENT, "type": "agent", "version": 3}
     assert request.json["initial_events"][1] == {
         "type": "system.message",
-        "content": [{"type": "text", "text": "Summarise"}, {"type": "text"}],
+        "content": [{"type": "text", "text": "Summarise"}, {"type": "text", "text": ""}],
     }
     assert request.json["metadata"] == {
         "team": "sre",
@@ -401,7 +410,7 @@ async def test_create_minimal_gets_the_defaults(api: FakeQoderAPI, client: Qoder
         "name": "on-demand",
         "agent": AGENT,
         "environment_id": ENV,
-        "initial_events": [{"type": "user.message", "content": EVENT.content}],
+        "initial_events": [{"type": "user.message", "content": [{"type": "text", "text": PROMPT}]}],
     }
     assert list(api.deployments) == [dep.id]
 
@@ -492,7 +501,10 @@ async def test_create_retried_after_503_creates_one_deployment(
         ({"initial_events": []}, ValueError),
         ({"initial_events": [EVENT] * 51}, ValueError),
         ({"initial_events": [{"type": "user.message"}]}, TypeError),
-        ({"initial_events": [InitialEvent(type="user.shout")]}, ValueError),
+        (
+            {"initial_events": [DefineOutcome(description="", rubric=TextRubric(content="x"))]},
+            ValueError,
+        ),
         ({"schedule": Schedule(expression="0 9 * *", timezone="UTC")}, ValueError),
         ({"vault_ids": ["vlt"] * 51}, ValueError),
         ({"metadata": {f"k{i}": "v" for i in range(17)}}, ValueError),
@@ -524,15 +536,16 @@ async def test_create_rejects_bad_arguments_before_any_request(
     [
         [{"type": "text", "text": "Summarise"}],
         ("Summarise",),
-        (ContentBlock(type="text", text=5),),  # type: ignore[arg-type]
+        (TextBlock(text=5),),  # type: ignore[arg-type]
+        5,
     ],
 )
 async def test_create_rejects_malformed_event_content_before_any_request(
     api: FakeQoderAPI, client: QoderClient, content: object
 ) -> None:
-    """Event content that is neither a str nor ContentBlocks of str raises TypeError, unsent."""
-    event = InitialEvent(type=EventType.USER_MESSAGE, content=content)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="content"):
+    """Event content that is neither a str nor content blocks of str raises TypeError, unsent."""
+    event = UserMessage(content=content)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"initial_events\[0\]\.content"):
         await client.deployments.create(
             name="x", agent=AGENT, environment_id=ENV, initial_events=[event]
         )
@@ -583,7 +596,7 @@ async def test_update_replaces_lists_schedule_and_config(
 ) -> None:
     """Lists and the schedule are replaced whole; cas_config settings merge into the old ones."""
     stored = api.add_deployment(vault_ids=["vlt_old"], max_retries=2)
-    new_event = InitialEvent(type=EventType.SYSTEM_MESSAGE, content="Be brief")
+    new_event = SystemMessage(content="Be brief")
     dep = await client.deployments.update(
         stored["id"],
         agent=AgentRef(id=AGENT, version=2),

@@ -11,12 +11,11 @@ from qoder_async import (
     APITimeoutError,
     ConflictError,
     DeploymentStatus,
-    EventType,
-    InitialEvent,
     NotFoundError,
     QoderClient,
     ResponseValidationError,
     RunStatus,
+    UserMessage,
     _transport,
 )
 from qoder_async.testing import FakeQoderAPI, Fault
@@ -27,7 +26,7 @@ pytestmark = pytest.mark.anyio
 PAT = "pt-loopback"
 AGENT = "agent_019ebb21ef8e7df6a559052c94875160"
 ENV = "env_019e49a1780171daac1e6b01f290ac2b"
-EVENT = InitialEvent(type=EventType.USER_MESSAGE, content="Generate today's status report")
+EVENT = UserMessage(content="Generate today's status report")
 MISSING_DEP = "dep_00000000000000000000000000000000"
 
 

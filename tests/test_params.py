@@ -18,15 +18,19 @@ from qoder_async import (
     CasConfig,
     CasSettings,
     CasStats,
-    ContentBlock,
+    DefineOutcome,
     DeploymentStatus,
-    EventType,
-    InitialEvent,
+    FileRubric,
+    ImageBlock,
     Pager,
     QoderClient,
     RunStatus,
     Schedule,
+    SystemMessage,
+    TextBlock,
     TriggerType,
+    URLSource,
+    UserMessage,
 )
 
 if TYPE_CHECKING:
@@ -43,7 +47,7 @@ DEP = "dep_019ec556114c78f8b60ee34fcb98bf59"
 RUN_ID = "drun_019ec55694c07f2a9b402ffb4448ec18"
 AGENT = "agent_019eb4d4a06d747c865d5800b9c57ae2"
 ENV = "env_019e64e01a137caf953ac2ac7b42ec5c"
-EVENTS = [InitialEvent(type=EventType.USER_MESSAGE, content="Generate the report")]
+EVENTS = [UserMessage(content="Generate the report")]
 SCHEDULE = Schedule(expression="0 9 * * *", timezone="Asia/Shanghai")
 AWARE = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 NAIVE = datetime(2026, 1, 2, 3, 4, 5)
@@ -445,16 +449,16 @@ def _body_cases() -> list[Any]:
             "initial_events[1]",
         ),
         _case(
-            "create-events-bad-type",
-            lambda c: create(c, initial_events=[InitialEvent(type="user.shout", content="hi")]),
+            "create-events-outcome-without-rubric",
+            lambda c: create(c, initial_events=[DefineOutcome(description="d", rubric=bad(None))]),
             ValueError,
-            "initial_events[0].type",
+            "initial_events[0].rubric",
         ),
         _case(
-            "create-events-int-type",
-            lambda c: create(c, initial_events=[InitialEvent(type=bad(3))]),
+            "create-events-block-int-text",
+            lambda c: create(c, initial_events=[UserMessage(content=[TextBlock(text=bad(3))])]),
             TypeError,
-            "initial_events[0].type",
+            "initial_events[0].content[0].text",
         ),
         _case(
             "update-events-0", lambda c: update(c, initial_events=[]), ValueError, "initial_events"
@@ -949,7 +953,9 @@ async def test_create_body_with_agent_id() -> None:
         "name": "nightly",
         "agent": AGENT,
         "environment_id": ENV,
-        "initial_events": [{"type": "user.message", "content": "Generate the report"}],
+        "initial_events": [
+            {"type": "user.message", "content": [{"type": "text", "text": "Generate the report"}]}
+        ],
     }
 
 
@@ -962,15 +968,14 @@ async def test_create_body_with_every_field() -> None:
             agent=AgentRef(id=AGENT, version=3),
             environment_id=ENV,
             initial_events=[
-                InitialEvent(type="user.message", content="hi"),
-                InitialEvent(
-                    type=EventType.SYSTEM_MESSAGE,
+                UserMessage(
                     content=(
-                        ContentBlock(type="text", text="be brief"),
-                        ContentBlock(type="image"),
-                    ),
+                        TextBlock(text="hi"),
+                        ImageBlock(source=URLSource(url="https://example.com/a.png")),
+                    )
                 ),
-                InitialEvent(type=EventType.USER_DEFINE_OUTCOME),
+                SystemMessage(content="be brief"),
+                DefineOutcome(description="done", rubric=FileRubric(file_id="file_1")),
             ],
             description="Runs every morning",
             schedule=SCHEDULE,
@@ -989,12 +994,22 @@ async def test_create_body_with_every_field() -> None:
         "agent": {"id": AGENT, "type": "agent", "version": 3},
         "environment_id": ENV,
         "initial_events": [
-            {"type": "user.message", "content": "hi"},
             {
-                "type": "system.message",
-                "content": [{"type": "text", "text": "be brief"}, {"type": "image"}],
+                "type": "user.message",
+                "content": [
+                    {"type": "text", "text": "hi"},
+                    {
+                        "type": "image",
+                        "source": {"type": "url", "url": "https://example.com/a.png"},
+                    },
+                ],
             },
-            {"type": "user.define_outcome"},
+            {"type": "system.message", "content": [{"type": "text", "text": "be brief"}]},
+            {
+                "type": "user.define_outcome",
+                "description": "done",
+                "rubric": {"type": "file", "file_id": "file_1"},
+            },
         ],
         "description": "Runs every morning",
         "schedule": {"type": "cron", "expression": "0 9 * * *", "timezone": "Asia/Shanghai"},
@@ -1072,7 +1087,9 @@ async def test_update_body_with_several_fields() -> None:
         "name": "renamed",
         "agent": {"id": AGENT, "type": "agent"},
         "environment_id": ENV,
-        "initial_events": [{"type": "user.message", "content": "Generate the report"}],
+        "initial_events": [
+            {"type": "user.message", "content": [{"type": "text", "text": "Generate the report"}]}
+        ],
         "description": "",
         "schedule": {"type": "cron", "expression": "*/5 * * * *", "timezone": "UTC"},
         "vault_ids": [],

@@ -213,7 +213,7 @@ async def test_every_post_method_sends_a_fresh_idempotency_key() -> None:
             name="n",
             agent="agent_1",
             environment_id="env_1",
-            initial_events=[qoder_async.InitialEvent(type="user.message", content="hi")],
+            initial_events=[qoder_async.UserMessage(content="hi")],
         )
         await run_client.deployments.run(DEP_ID)
     requests = [*script.requests, *run_script.requests]

@@ -25,6 +25,6 @@ from ._records import RecordedRequest
 
 __all__ = ["FakeQoderAPI", "Fault", "RandomFaults", "RecordedRequest"]
 
-# Reprs and tracebacks name the public module, not the private one.
-for _cls in (FakeQoderAPI, Fault, RandomFaults, RecordedRequest):
-    _cls.__module__ = __name__
+# Reprs and tracebacks name the public module, not the private one (attrs classes keep
+# theirs: typing resolves their string annotations in the module `__module__` names).
+FakeQoderAPI.__module__ = __name__

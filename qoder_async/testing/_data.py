@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ._content import seeded_events
 from ._wire import NS_PER_MS, NS_PER_SECOND, format_ts, truncate_ns
 
 if TYPE_CHECKING:
@@ -317,12 +318,14 @@ class Seeder:
             metadata["team"] = rng.choice(_TEAMS)
         expression, tz_name, cadence = rng.choice(_SCHEDULES)
         scheduled = rng.random() < 0.7
+        name = self._name(cadence if scheduled else "on-demand")
+        index = len(self._names) - 1
         fields: JSON = {
-            "name": self._name(cadence if scheduled else "on-demand"),
+            "name": name,
             "description": f"{prompt}." if rng.random() < 0.8 else None,
             "agent": agent,
             "environment_id": env,
-            "initial_events": [{"content": prompt, "type": "user.message"}],
+            "initial_events": seeded_events(index, prompt, created),
             "resources": [],
             "vault_ids": [store.ids.new("vlt", created)] if rng.random() < 0.2 else [],
             "metadata": metadata,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ._content import validate_events
 from ._data import JSON, agent_ref
 from ._wire import ApiError
 
-EVENT_TYPES = frozenset({"user.message", "user.define_outcome", "system.message"})
 RESOURCE_TYPES = frozenset({"github_repository", "file", "memory_store"})
 _FIELDS = frozenset(
     {
@@ -71,16 +71,6 @@ def _agent(value: object) -> JSON:
     if not _is_int(version) or version < 1:
         raise _bad("agent.version", "agent.version must be a positive integer.")
     return agent_ref(agent_id, version)
-
-
-def _events(value: object) -> list[JSON]:
-    if not isinstance(value, list) or not 1 <= len(value) <= 50:
-        raise _bad("initial_events", "initial_events must be a list of 1 to 50 events.")
-    for index, event in enumerate(value):
-        if not isinstance(event, dict) or event.get("type") not in EVENT_TYPES:
-            param = f"initial_events[{index}].type"
-            raise _bad(param, f"{param} must be one of {', '.join(sorted(EVENT_TYPES))}.")
-    return value
 
 
 def _schedule(value: object) -> tuple[str, str] | None:
@@ -178,7 +168,7 @@ def _check(name: str, value: object) -> object:
     if name == "environment_id":
         return _text(value, "environment_id", prefix="env_")
     if name == "initial_events":
-        return _events(value)
+        return validate_events(value)
     if name == "schedule":
         return _schedule(value)
     if name == "resources":
