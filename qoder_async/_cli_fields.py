@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qoder_async import from_dict
 from qoder_async._events import InitialEvent, UserMessage
 from qoder_async._models import AgentRef, CasConfig, CasSettings, Schedule
-from qoder_async._serialize import from_dict
 
 if TYPE_CHECKING:
     import argparse

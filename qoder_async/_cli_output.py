@@ -16,7 +16,7 @@ import shutil
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from qoder_async._serialize import to_json
+from qoder_async import to_json
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
