@@ -8,18 +8,20 @@ is never reset by another. Each leaf command stores its name in `args.action`.
 from __future__ import annotations
 
 import argparse
-import json
-import re
-from datetime import datetime, timedelta, timezone
 
+from qoder_async._cli_types import (
+    count,
+    json_object,
+    key_value,
+    natural,
+    parse_duration,
+    parse_instant,
+)
 from qoder_async._deployments import CLEARABLE_FIELDS
 from qoder_async._models import DeploymentStatus, RunStatus, TriggerType
 from qoder_async._transport import VERSION
 
-__all__ = ["build_parser", "parse_duration", "parse_instant"]
-
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h|d|w)?\Z")
+__all__ = ["build_parser"]
 
 DESCRIPTION = """\
 Command line for the Qoder Cloud Agents API: deployments and their runs.
@@ -35,67 +37,6 @@ examples:
   qoder-async --fake deployments list --status active
   qoder-async runs list --status failed --since 24h --json | jq -r .error.type
   qoder-async runs watch --status failed --interval 10s"""
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from `90`, `1.5`, `250ms`, `90s`, `5m`, `2h`, `1d` or `1w`; must be positive."""
-    match = _DURATION.match(text.strip())
-    if match is None:
-        msg = f"not a duration: {text!r} (e.g. 30s, 5m, 2h, 1d)"
-        raise argparse.ArgumentTypeError(msg)
-    seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
-    if seconds <= 0:
-        msg = f"a duration must be positive, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return seconds
-
-
-def parse_instant(text: str, *, now: datetime | None = None) -> datetime:
-    """An aware datetime from a duration ago (`24h`: 24 hours before now) or an ISO time.
-
-    ISO 8601 dates and times are read as UTC when they carry no offset.
-    """
-    if _DURATION.match(text.strip()):
-        reference = now or datetime.now(timezone.utc)
-        return reference - timedelta(seconds=parse_duration(text))
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        msg = f"not a time: {text!r} (e.g. 24h, 2026-06-01, 2026-06-01T09:00:00Z)"
-        raise argparse.ArgumentTypeError(msg) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        msg = f"not an integer: {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
-    if value < 1:
-        msg = f"must be >= 1, got {value}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
-def _natural(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        msg = f"not an integer: {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
-    if value < 0:
-        msg = f"must be >= 0, got {value}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        msg = f"expected KEY=VALUE, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return key, value
 
 
 def _add_globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -324,8 +265,8 @@ def _add_run_filters(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_paging(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--limit", type=_count, metavar="N", help="page size")
-    parser.add_argument("--max-items", type=_natural, metavar="N", help="stop after N items")
+    parser.add_argument("--limit", type=count, metavar="N", help="page size")
+    parser.add_argument("--max-items", type=natural, metavar="N", help="stop after N items")
     cursor = parser.add_mutually_exclusive_group()
     cursor.add_argument("--after-id", metavar="ID", help="start after this id (older items)")
     cursor.add_argument("--before-id", metavar="ID", help="start before this id (newer items)")
@@ -369,7 +310,7 @@ def _add_fields(parser: argparse.ArgumentParser, *, update: bool) -> None:
     fields.add_argument("--name")
     fields.add_argument("--description")
     fields.add_argument("--agent", metavar="AGENT_ID", help="the agent (its latest version)")
-    fields.add_argument("--agent-version", type=_count, metavar="N", help="pin an agent version")
+    fields.add_argument("--agent-version", type=count, metavar="N", help="pin an agent version")
     fields.add_argument("--environment", dest="environment_id", metavar="ENV_ID")
     fields.add_argument(
         "--message",
@@ -383,7 +324,7 @@ def _add_fields(parser: argparse.ArgumentParser, *, update: bool) -> None:
     fields.add_argument(
         "--resource",
         action="append",
-        type=_json_object,
+        type=json_object,
         metavar="JSON",
         help='a resource object, e.g. \'{"type": "github_repository", ...}\'; repeat',
     )
@@ -391,7 +332,7 @@ def _add_fields(parser: argparse.ArgumentParser, *, update: bool) -> None:
     fields.add_argument(
         "--metadata",
         action="append",
-        type=_key_value,
+        type=key_value,
         metavar="KEY=VALUE",
         help="set a metadata key; repeat for several",
     )
@@ -399,12 +340,12 @@ def _add_fields(parser: argparse.ArgumentParser, *, update: bool) -> None:
         fields.add_argument(
             "--delete-metadata", action="append", metavar="KEY", help="delete a metadata key"
         )
-    fields.add_argument("--max-concurrent", type=_count, metavar="N", help="runs at once")
-    fields.add_argument("--max-retries", type=_natural, metavar="N", help="retries of a run")
-    fields.add_argument("--timeout-ms", type=_count, metavar="MS", help="run timeout")
+    fields.add_argument("--max-concurrent", type=count, metavar="N", help="runs at once")
+    fields.add_argument("--max-retries", type=natural, metavar="N", help="retries of a run")
+    fields.add_argument("--timeout-ms", type=count, metavar="MS", help="run timeout")
     fields.add_argument("--session-strategy", metavar="STRATEGY", help="e.g. new_session")
     fields.add_argument("--environment-variables", metavar="TEXT")
-    fields.add_argument("--budget", type=_json_object, metavar="JSON", help="a budget object")
+    fields.add_argument("--budget", type=json_object, metavar="JSON", help="a budget object")
     if update:
         fields.add_argument(
             "--clear",
@@ -414,15 +355,3 @@ def _add_fields(parser: argparse.ArgumentParser, *, update: bool) -> None:
             help="clear a field (sent as null): " + ", ".join(sorted(CLEARABLE_FIELDS)),
         )
     _add_idempotency_key(parser)
-
-
-def _json_object(text: str) -> dict[str, object]:
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        msg = f"not JSON: {exc}"
-        raise argparse.ArgumentTypeError(msg) from None
-    if not isinstance(value, dict):
-        msg = f"expected a JSON object, got {type(value).__name__}"
-        raise argparse.ArgumentTypeError(msg)
-    return value

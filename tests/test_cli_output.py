@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from qoder_async import Deployment, DeploymentRun, to_dict
 from qoder_async._cli_output import GAP, Output, fit_columns
-from qoder_async._cli_parser import build_parser, parse_duration, parse_instant
+from qoder_async._cli_parser import build_parser
+from qoder_async._cli_types import parse_duration, parse_instant
 from qoder_async._cli_views import DEPLOYMENT_VIEW, RUN_VIEW, Column, fmt_duration
 from qoder_async._converter import structure
 from qoder_async.testing import FakeQoderAPI
