@@ -12,6 +12,7 @@ from qoder_async._errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ClientClosedError,
     ConflictError,
     FanOutError,
     NotFoundError,
@@ -70,6 +71,8 @@ from qoder_async._models import (
     TriggerType,
 )
 from qoder_async._pagination import Pager
+from qoder_async._ratelimit import RateLimit
+from qoder_async._retry import RetryPolicy
 from qoder_async._sentinel import NOT_GIVEN, NotGiven
 from qoder_async._serialize import from_dict, to_dict, to_json
 from qoder_async._transport import VERSION as _VERSION
@@ -90,6 +93,7 @@ __all__ = [
     "CasRunExtras",
     "CasSettings",
     "CasStats",
+    "ClientClosedError",
     "ConflictError",
     "ContentBlock",
     "DefineOutcome",
@@ -117,10 +121,12 @@ __all__ = [
     "PlainTextSource",
     "QoderClient",
     "QoderError",
+    "RateLimit",
     "RateLimitError",
     "RedactedBlock",
     "RequestTooLargeError",
     "ResponseValidationError",
+    "RetryPolicy",
     "Rubric",
     "RunError",
     "RunStatus",

@@ -5,14 +5,24 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
+import attrs
 import httpx
 
+from qoder_async import _retry
+from qoder_async._config import check_base_url, check_pat, is_loopback_host
+from qoder_async._decode import DEFAULT_MAX_RESPONSE_BYTES
 from qoder_async._deployments import Deployments
+from qoder_async._errors import ClientClosedError
+from qoder_async._logging import configure_from_env
 from qoder_async._params import check_header_value, check_seconds
+from qoder_async._ratelimit import RateLimit
+from qoder_async._retry import RetryPolicy
 from qoder_async._runs import DeploymentRuns
+from qoder_async._sentinel import NOT_GIVEN, NotGiven
 from qoder_async._taskgroup import HelperTaskGroup
-from qoder_async._transport import Transport
+from qoder_async._transport import Settings, Transport
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -24,27 +34,36 @@ __all__ = ["DEFAULT_BASE_URL", "QoderClient"]
 
 DEFAULT_BASE_URL = "https://api.qoder.com/api/v1/cloud"
 DEFAULT_MAX_CONNECTIONS = 100
-_KEEP = object()
 
 
 class QoderClient:
     """An async client of the Qoder Cloud Agents API (deployments and their runs).
 
     Use it as `async with QoderClient() as client:`. The PAT comes from `pat=` or
-    `$QODER_PAT` and the base URL from `base_url=` or `$QODER_BASE_URL` (default
-    `https://api.qoder.com/api/v1/cloud`). `timeout` is in seconds per request (60 by
-    default; None with an `http_client` keeps that client's own). Failed requests are
-    retried `max_retries` times (default 2) with back-off, honouring Retry-After.
+    `$QODER_PAT` (printable ASCII without whitespace) and the base URL from `base_url=` or
+    `$QODER_BASE_URL` (default `https://api.qoder.com/api/v1/cloud`; plain `http://` only
+    to this machine unless `allow_insecure_http=True`).
 
-    `max_connections` sizes the connection pool, and no more requests than that are ever
-    in flight at once, so fanning out cannot run into httpx's PoolTimeout. A caller's
-    `http_client` is used as is and never closed by this client.
+    Time: `timeout` (seconds, or an `httpx.Timeout`; 60 by default, None with an
+    `http_client` keeps that client's own) bounds each attempt end to end, body included;
+    `deadline` (seconds, default none) bounds a whole call, retries and waits included.
+    Retries: `retry=RetryPolicy(...)`, or just `max_retries` (default 2); Retry-After is
+    honoured up to the policy's `max_retry_after`, beyond which the error is raised at once.
+
+    Budget: `rate_limit` (a `RateLimit`, default the documented 50 GET/s and 20 writes/s,
+    paced and adaptive) is shared by everything this client sends; it is off by default
+    for loopback hosts and for an `http_client` with an in-process transport, and
+    `rate_limit=None` turns it off. `max_connections` sizes the connection pool, and no
+    more requests than that are ever in flight at once. `max_response_bytes` (64 MiB)
+    caps a response body, enforced while reading. A caller's `http_client` is used as is
+    and never closed by this client.
 
     Inside `async with`, listings prefetch their next page in the client's task group;
     a client used without `async with` still works but fetches each page on demand.
     `workspace_id` and `betas` send the `qoder-workspace-id` and `x-qoder-beta` headers
     that the official SDKs send; the docs do not mention them (spec 1), so both are
-    optional pass-throughs. Raises ValueError if no PAT is given or found.
+    optional pass-throughs. Raises ValueError/TypeError for a missing or bad option, before
+    any I/O; using the client after `aclose()` raises ClientClosedError.
     """
 
     def __init__(
@@ -52,40 +71,48 @@ class QoderClient:
         *,
         pat: str | None = None,
         base_url: str | None = None,
-        timeout: float | None = None,
-        max_retries: int = 2,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        retry: RetryPolicy | None = None,
+        deadline: float | None = None,
+        rate_limit: RateLimit | NotGiven | None = NOT_GIVEN,
         max_connections: int | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         http_client: httpx.AsyncClient | None = None,
         workspace_id: str | None = None,
         betas: Sequence[str] = (),
+        allow_insecure_http: bool = False,
     ) -> None:
         pat = pat if pat is not None else os.environ.get("QODER_PAT") or None
         if pat is None:
             msg = "no PAT: pass pat= or set the QODER_PAT environment variable"
             raise ValueError(msg)
-        if not isinstance(pat, str):
-            msg = f"pat must be a str, got {type(pat).__name__}"
+        pat = check_pat(pat)
+        if not isinstance(allow_insecure_http, bool):
+            msg = f"allow_insecure_http must be a bool, got {type(allow_insecure_http).__name__}"
             raise TypeError(msg)
-        if not pat.strip() or pat != pat.strip():
-            # The value itself is never echoed: it is a secret.
-            msg = "pat must be a non-empty token without surrounding whitespace"
-            raise ValueError(msg)
-        base_url = base_url or os.environ.get("QODER_BASE_URL") or DEFAULT_BASE_URL
-        if not isinstance(base_url, str) or not base_url.startswith(("https://", "http://")):
-            msg = f"base_url must be an http(s) URL, got {base_url!r}"
-            raise ValueError(msg)
-        _check_policy(timeout, max_retries)
+        base_url = check_base_url(
+            base_url or os.environ.get("QODER_BASE_URL") or DEFAULT_BASE_URL,
+            allow_insecure_http=allow_insecure_http,
+        )
+        settings = Settings(
+            timeout=_check_timeout(timeout),
+            retry=_combine_retry(_retry.DEFAULT_RETRY, retry, max_retries),
+            deadline=_check_deadline(deadline),
+        )
         if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
             msg = f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}"
             raise TypeError(msg)
         if max_connections is None:
             max_connections = _pool_size(http_client) or DEFAULT_MAX_CONNECTIONS
-        elif isinstance(max_connections, bool) or not isinstance(max_connections, int):
-            msg = f"max_connections must be an int, got {type(max_connections).__name__}"
+        else:
+            max_connections = _check_count(max_connections, "max_connections")
+        max_response_bytes = _check_count(max_response_bytes, "max_response_bytes")
+        if rate_limit is NOT_GIVEN:
+            rate_limit = None if _is_local(base_url, http_client) else RateLimit()
+        elif rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            msg = f"rate_limit must be a RateLimit or None, got {type(rate_limit).__name__}"
             raise TypeError(msg)
-        elif max_connections < 1:
-            msg = f"max_connections must be >= 1, got {max_connections}"
-            raise ValueError(msg)
         extra_headers = {}
         if workspace_id is not None:
             extra_headers["qoder-workspace-id"] = check_header_value(workspace_id, "workspace_id")
@@ -96,24 +123,27 @@ class QoderClient:
             extra_headers["x-qoder-beta"] = ",".join(
                 check_header_value(beta, "betas item") for beta in betas
             )
-        self._transport = Transport(
+        configure_from_env()
+        transport = Transport.open(
             pat=pat,
             base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
+            settings=settings,
             max_connections=max_connections,
             http_client=http_client,
             headers=extra_headers,
+            rate_limit=rate_limit,
+            max_response_bytes=max_response_bytes,
         )
-        self._helpers = HelperTaskGroup()
-        # Set on with_options() copies: they prefetch in, and live as long as, this client.
-        self._parent: QoderClient | None = None
-        self._closed = False
-        self._bind()
+        self._setup(transport, parent=None)
 
-    def _bind(self) -> None:
-        self.deployments = Deployments(self._transport, self._prefetch_group)
-        self.deployment_runs = DeploymentRuns(self._transport, self._prefetch_group)
+    def _setup(self, transport: Transport, *, parent: QoderClient | None) -> None:
+        """Set every attribute: the one initializer of clients and of their views."""
+        self._transport = transport
+        # Set on with_options() views: they prefetch in, and live as long as, the client.
+        self._parent = parent
+        self._helpers = HelperTaskGroup()
+        self.deployments = Deployments(transport, self._prefetch_group)
+        self.deployment_runs = DeploymentRuns(transport, self._prefetch_group)
 
     @property
     def base_url(self) -> str:
@@ -125,24 +155,44 @@ class QoderClient:
         """The most requests this client has in flight at once (its pool size)."""
         return self._transport.max_connections
 
-    def with_options(
-        self, *, timeout: float | object | None = _KEEP, max_retries: int | object = _KEEP
-    ) -> QoderClient:
-        """A client sharing this one's connections and lifecycle, with another policy.
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The client's budget, or None when it is off."""
+        budget = self._transport.budget
+        return budget.config if budget is not None else None
 
-        Listings made through it keep that timeout and retry count for all their pages.
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy of this client (or view)."""
+        return self._transport.retry
+
+    def with_options(
+        self,
+        *,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        retry: RetryPolicy | NotGiven = NOT_GIVEN,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+    ) -> QoderClient:
+        """A view of this client with another timeout, retry policy or deadline.
+
+        It shares the client's connections, budget, pause and lifecycle; options left out
+        keep their value. Listings made through it keep those settings for all their pages. `max_retries`
+        changes only the count of the current policy; passing it with a `retry` of another
+        count is a ValueError. Closing a view does nothing: close the client.
         """
-        clone = object.__new__(QoderClient)
-        clone.__dict__.update(self.__dict__)
-        new_timeout = self._transport.timeout if timeout is _KEEP else timeout
-        new_retries = self._transport.max_retries if max_retries is _KEEP else max_retries
-        checked_timeout, checked_retries = _check_policy(new_timeout, new_retries)
-        clone._transport = self._transport.copy(
-            timeout=checked_timeout, max_retries=checked_retries
+        settings = self._transport.settings
+        settings = attrs.evolve(
+            settings,
+            timeout=settings.timeout if timeout is NOT_GIVEN else _check_timeout(timeout),
+            retry=_combine_retry(
+                settings.retry, None if retry is NOT_GIVEN else retry, max_retries
+            ),
+            deadline=settings.deadline if deadline is NOT_GIVEN else _check_deadline(deadline),
         )
-        clone._parent = self
-        clone._bind()
-        return clone
+        view = QoderClient.__new__(QoderClient)
+        view._setup(self._transport.copy(settings), parent=self)
+        return view
 
     def _prefetch_group(self) -> TaskGroup | None:
         if self._parent is not None:
@@ -150,9 +200,9 @@ class QoderClient:
         return self._helpers.group
 
     async def __aenter__(self) -> Self:
-        if self._closed:
+        if self._transport.closed:
             msg = "this QoderClient is closed; create a new one"
-            raise RuntimeError(msg)
+            raise ClientClosedError(msg)
         if self._helpers.group is not None:
             msg = "a QoderClient can be entered only once"
             raise RuntimeError(msg)
@@ -172,30 +222,78 @@ class QoderClient:
             await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool (unless it was the caller's); idempotent."""
-        if not self._closed:
-            self._closed = True
-            await self._transport.aclose()
+        """Close the connection pool (unless it was the caller's); idempotent.
+
+        On a `with_options` view this does nothing: the client it came from owns the pool.
+        """
+        await self._transport.aclose()
 
     def __repr__(self) -> str:
         # Never the PAT: reprs end up in logs and tracebacks.
+        transport = self._transport
         return (
-            f"QoderClient(base_url={self.base_url!r}, timeout={self._transport.timeout!r}, "
-            f"max_retries={self._transport.max_retries!r}, "
-            f"max_connections={self.max_connections!r})"
+            f"QoderClient(base_url={self.base_url!r}, timeout={transport.timeout!r}, "
+            f"max_retries={transport.max_retries!r}, deadline={transport.deadline!r}, "
+            f"rate_limit={self.rate_limit!r}, max_connections={self.max_connections!r})"
         )
 
 
-def _check_policy(timeout: object, max_retries: object) -> tuple[float | None, int]:
-    """Refuse a timeout or retry count of the wrong kind (TypeError) or range (ValueError)."""
-    checked_timeout = None if timeout is None else check_seconds(timeout, "timeout")
+def _check_timeout(timeout: object) -> float | httpx.Timeout | None:
+    """A timeout is None, an httpx.Timeout, or a positive number of seconds."""
+    if timeout is None or isinstance(timeout, httpx.Timeout):
+        return timeout
+    return check_seconds(timeout, "timeout")
+
+
+def _check_deadline(deadline: object) -> float | None:
+    return None if deadline is None else check_seconds(deadline, "deadline")
+
+
+def _combine_retry(
+    base: RetryPolicy, retry: RetryPolicy | None, max_retries: int | NotGiven
+) -> RetryPolicy:
+    """The policy from `retry=` and/or `max_retries=`; ValueError if they contradict."""
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        msg = f"retry must be a RetryPolicy, got {type(retry).__name__}"
+        raise TypeError(msg)
+    if max_retries is NOT_GIVEN:
+        return retry if retry is not None else base
     if isinstance(max_retries, bool) or not isinstance(max_retries, int):
         msg = f"max_retries must be an int, got {type(max_retries).__name__}"
         raise TypeError(msg)
     if max_retries < 0:
         msg = f"max_retries must be >= 0, got {max_retries!r}"
         raise ValueError(msg)
-    return checked_timeout, max_retries
+    if retry is None:
+        return attrs.evolve(base, max_retries=max_retries)
+    if retry.max_retries != max_retries:
+        msg = (
+            f"max_retries={max_retries} contradicts retry=RetryPolicy(max_retries="
+            f"{retry.max_retries}): pass one of them"
+        )
+        raise ValueError(msg)
+    return retry
+
+
+def _check_count(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        msg = f"{name} must be an int, got {type(value).__name__}"
+        raise TypeError(msg)
+    if value < 1:
+        msg = f"{name} must be >= 1, got {value}"
+        raise ValueError(msg)
+    return value
+
+
+def _is_local(base_url: str, http_client: httpx.AsyncClient | None) -> bool:
+    """Whether requests stay on this machine: a loopback host, or an in-process transport."""
+    if is_loopback_host(urlsplit(base_url).hostname or ""):
+        return True
+    # A caller's client whose transport is not httpx's network one (MockTransport, the
+    # fake's in-process transport, ASGI) never reaches the gateway the budget protects.
+    return http_client is not None and not isinstance(
+        getattr(http_client, "_transport", None), httpx.AsyncHTTPTransport
+    )
 
 
 def _pool_size(http_client: httpx.AsyncClient | None) -> int | None:

@@ -15,10 +15,11 @@ QoderError                      anything raised by this package on purpose
 │       └── OverloadedError     529 (the API is overloaded, spec 7.6)
 ├── APIConnectionError          no usable response: refused, reset, protocol error
 │   └── APITimeoutError         the request timed out
-├── ResponseValidationError     a 2xx body that is not JSON or not the documented shape
+├── ResponseValidationError     a body that is not JSON, too large, or not the documented shape
 ├── PaginationError             the server's paging is broken (resume_cursor to go on)
 ├── RunTimeoutError             a run did not reach a terminal state in time
-└── FanOutError                 a fan-out delivered all it could, but some listings failed
+├── FanOutError                 a fan-out delivered all it could, but some listings failed
+└── ClientClosedError           the QoderClient was used after it was closed
 ```
 
 Invalid arguments are rejected before any I/O with the builtin `ValueError` or
@@ -29,8 +30,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import httpx
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from typing_extensions import Self
 
     from qoder_async._models import DeploymentRun
 
@@ -40,6 +45,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "ConflictError",
     "FanOutError",
     "NotFoundError",
@@ -68,6 +74,13 @@ class APIError(QoderError):
     offending `param` if the API named one, and the `request_id`
     to quote to Qoder support. Bodies that are not the envelope (the gateway answers 429/503
     with no body, spec 2.2) still produce the right subclass, with `error_type` None.
+
+    `body` is the decoded error body (the envelope as a dict, or the text), cut to at most
+    64 KiB of text when it was longer. `response` is the `httpx.Response` (its body already
+    read; `headers` is a shortcut to its headers, empty when there is no response).
+    `retry_after` is the delay in seconds the server asked for (`Retry-After` or
+    `retry-after-ms`), or what remained of the client's pause when this error was raised
+    without a request of its own (see `RetryPolicy`), else None.
     """
 
     def __init__(
@@ -80,6 +93,8 @@ class APIError(QoderError):
         param: str | None = None,
         request_id: str | None = None,
         body: object = None,
+        retry_after: float | None = None,
+        response: httpx.Response | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -89,6 +104,27 @@ class APIError(QoderError):
         self.param = param
         self.request_id = request_id
         self.body = body
+        self.retry_after = retry_after
+        self.response = response
+
+    @property
+    def headers(self) -> httpx.Headers:
+        """The response's headers (empty if there was no response)."""
+        return self.response.headers if self.response is not None else httpx.Headers()
+
+    def _again(self, *, retry_after: float | None) -> Self:
+        """The same error, raised anew for another request (with what remains to wait)."""
+        return type(self)(
+            self.message,
+            status_code=self.status_code,
+            error_type=self.error_type,
+            code=self.code,
+            param=self.param,
+            request_id=self.request_id,
+            body=self.body,
+            retry_after=retry_after,
+            response=self.response,
+        )
 
     def __str__(self) -> str:
         kind = f" {self.error_type}" if self.error_type else ""
@@ -141,7 +177,8 @@ class RateLimitError(APIError):
     """429: the gateway asks the client to slow down.
 
     `retry_after` is the delay in seconds the server asked for, or None if it sent none.
-    Raised only once the client's retries are used up.
+    Raised once the client's retries are used up, or at once when the server asks for a
+    longer wait than the retry policy honours or the deadline allows.
     """
 
     def __init__(
@@ -155,6 +192,7 @@ class RateLimitError(APIError):
         request_id: str | None = None,
         body: object = None,
         retry_after: float | None = None,
+        response: httpx.Response | None = None,
     ) -> None:
         super().__init__(
             message,
@@ -164,12 +202,17 @@ class RateLimitError(APIError):
             param=param,
             request_id=request_id,
             body=body,
+            retry_after=retry_after,
+            response=response,
         )
-        self.retry_after = retry_after
 
 
 class ServerError(APIError):
-    """5xx: the API or its gateway failed; raised once the client's retries are used up."""
+    """5xx: the API or its gateway failed; raised once the client's retries are used up.
+
+    Like RateLimitError, a 503 asking for a longer wait than the policy or the deadline
+    allows is raised at once, with `retry_after` set.
+    """
 
 
 class OverloadedError(ServerError):
@@ -188,7 +231,12 @@ class APITimeoutError(APIConnectionError):
 
 
 class ResponseValidationError(QoderError):
-    """A successful response whose body is not JSON, or not the shape the spec documents."""
+    """A response body that cannot be used: not JSON, or not the shape the spec documents.
+
+    Also raised for JSON nested too deeply or holding numbers out of range, and for a body
+    over the client's `max_response_bytes`. Not retried: the same request would get the
+    same body.
+    """
 
 
 class PaginationError(QoderError):
@@ -242,3 +290,10 @@ class FanOutError(QoderError):
         self.failed = dict(failed)
         self.source_error = source_error
         self.resume_state = resume_state
+
+
+class ClientClosedError(QoderError, RuntimeError):
+    """The QoderClient (or a `with_options` view of it) was used after `aclose()`.
+
+    Also a RuntimeError, as using any closed resource is. Create a new client instead.
+    """

@@ -459,12 +459,13 @@ class FanOut:
             params[start.cursor[0]] = start.cursor[1]
         chain: Chain[DeploymentRun] = Chain(params, limit=self._limit, max_items=None)
         stream = _Stream(deployment_id, chain, start)
+        spacing = transport.spacing()  # this stream's own pace when paging (spec 2.2)
 
         async def fetch_page(query: dict[str, str]) -> Page[DeploymentRun]:
             if not limiter.available_tokens:
                 launched()
             async with limiter:
-                data = await transport.request("GET", path, params=query)
+                data = await transport.request("GET", path, params=query, spacing=spacing)
             page = structure(data, Page[DeploymentRun])
             stream.fetched.append((page, cursor_of(query)))
             return page

@@ -105,8 +105,13 @@ class Resource:
         transport = self._transport
         page_type: type[Page[M]] = Page[model]  # type: ignore[valid-type]
 
+        # Bulk paging keeps its own pace (spec 2.2), one Spacing per cursor chain.
+        spacing = transport.spacing()
+
         async def fetch_page(query: dict[str, str]) -> Page[M]:
-            data = await _counted(lambda: transport.request("GET", path, params=query))
+            data = await _counted(
+                lambda: transport.request("GET", path, params=query, spacing=spacing)
+            )
             return structure(data, page_type)
 
         return Pager(

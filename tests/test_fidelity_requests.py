@@ -12,9 +12,10 @@ from qoder_async import (
     OverloadedError,
     QoderClient,
     RequestTooLargeError,
+    RetryPolicy,
     ServerError,
     UnprocessableEntityError,
-    _transport,
+    _retry,
 )
 from qoder_async.testing import FakeQoderAPI
 from tests.helpers import connect
@@ -28,7 +29,7 @@ DEP_ID = "dep_019ec556114c78f8b60ee34fcb98bf59"
 @pytest.fixture(autouse=True)
 def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries without a server hint cost no time."""
-    monkeypatch.setattr(_transport, "INITIAL_BACKOFF", 0.0)
+    monkeypatch.setattr(_retry, "DEFAULT_RETRY", RetryPolicy(initial_backoff=0, max_backoff=0))
 
 
 @pytest.mark.parametrize("action", ["pause", "unpause", "archive"])

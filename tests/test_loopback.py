@@ -14,9 +14,10 @@ from qoder_async import (
     NotFoundError,
     QoderClient,
     ResponseValidationError,
+    RetryPolicy,
     RunStatus,
     UserMessage,
-    _transport,
+    _retry,
 )
 from qoder_async.testing import FakeQoderAPI, Fault
 from tests.helpers import START
@@ -39,7 +40,7 @@ def api() -> FakeQoderAPI:
 @pytest.fixture
 def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make back-off without a server hint zero (a reset has no Retry-After to honour)."""
-    monkeypatch.setattr(_transport, "INITIAL_BACKOFF", 0.0)
+    monkeypatch.setattr(_retry, "DEFAULT_RETRY", RetryPolicy(initial_backoff=0, max_backoff=0))
 
 
 async def test_list_pages_over_http(api: FakeQoderAPI) -> None:

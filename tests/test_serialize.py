@@ -58,6 +58,8 @@ MODELS = [
     value
     for name in qoder_async.__all__
     if attrs.has(value := getattr(qoder_async, name))
+    # The API's objects, not configuration values such as RetryPolicy or RateLimit.
+    and value.__module__ in ("qoder_async._models", "qoder_async._events")
     and value is not Page
     and not name.startswith("Unknown")
 ]

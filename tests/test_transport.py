@@ -31,10 +31,12 @@ from qoder_async import (
     QoderError,
     RateLimitError,
     ResponseValidationError,
+    RetryPolicy,
     ServerError,
-    _transport,
+    _retry,
 )
-from qoder_async._transport import BackoffGate, _retry_after, _retry_delay
+from qoder_async._retry import retry_after
+from qoder_async._transport import BackoffGate
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -54,14 +56,12 @@ DEPLOYMENT = _EXAMPLES["deployment_1"]
 RUN = _EXAMPLES["deployment_run_1"]
 DEP_ID = str(DEPLOYMENT["id"])
 RUN_ID = str(RUN["id"])
-# Captured before any test patches it, to check the documented default.
-DEFAULT_INITIAL_BACKOFF = _transport.INITIAL_BACKOFF
 
 
 @pytest.fixture(autouse=True)
 def _no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make back-off without a server hint zero so that retries cost no time."""
-    monkeypatch.setattr(_transport, "INITIAL_BACKOFF", 0.0)
+    monkeypatch.setattr(_retry, "DEFAULT_RETRY", RetryPolicy(initial_backoff=0, max_backoff=0))
 
 
 def reply(
@@ -497,8 +497,8 @@ async def test_listing_pages_are_retried() -> None:
 # --- the retry delay -----------------------------------------------------------------------
 
 
-def _headers_response(headers: dict[str, str]) -> httpx.Response:
-    return httpx.Response(429, headers=headers)
+def _headers(headers: dict[str, str]) -> httpx.Headers:
+    return httpx.Headers(headers)
 
 
 def _http_date(offset: timedelta) -> str:
@@ -511,86 +511,38 @@ def _http_date(offset: timedelta) -> str:
         pytest.param({"Retry-After": "2"}, 2.0, id="seconds"),
         pytest.param({"Retry-After": "2.5"}, 2.5, id="fractional-seconds"),
         pytest.param({"Retry-After": "0"}, 0.0, id="zero"),
+        pytest.param({"Retry-After": "3600"}, 3600.0, id="an-hour"),
         pytest.param({"retry-after-ms": "1500"}, 1.5, id="ms"),
+        pytest.param({"retry-after-ms": "120000"}, 120.0, id="ms-over-60s"),
         pytest.param({"retry-after-ms": "250", "Retry-After": "9"}, 0.25, id="ms-wins"),
         pytest.param({"retry-after-ms": "soon", "Retry-After": "9"}, 9.0, id="bad-ms-falls-back"),
+        pytest.param({"Retry-After": "-5"}, None, id="negative"),
+        pytest.param({"Retry-After": "nan"}, None, id="nan"),
+        pytest.param({"Retry-After": "inf"}, None, id="infinite"),
+        pytest.param({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, None, id="past-date"),
+        pytest.param({"Retry-After": "Wed, 21 Oct 2015 07:28:00 -0000"}, None, id="past-no-zone"),
         pytest.param({"Retry-After": "whenever"}, None, id="garbage"),
         pytest.param({}, None, id="absent"),
     ],
 )
 def test_retry_after_parses_headers(headers: dict[str, str], expected: float | None) -> None:
-    """Retry-After in seconds and retry-after-ms (which wins) give the delay in seconds."""
-    assert _retry_after(_headers_response(headers)) == expected
-
-
-def test_retry_after_without_response_is_none() -> None:
-    """A connection error has no response and so no server-requested delay."""
-    assert _retry_after(None) is None
+    """Retry-After (seconds) and retry-after-ms (which wins) give seconds; unusable gives None."""
+    assert retry_after(_headers(headers)) == expected
 
 
 def test_retry_after_http_date() -> None:
     """An HTTP-date Retry-After gives the seconds until that moment."""
-    delay = _retry_after(_headers_response({"Retry-After": _http_date(timedelta(seconds=30))}))
+    delay = retry_after(_headers({"Retry-After": _http_date(timedelta(seconds=30))}))
     assert delay is not None
     # The date has one-second resolution and the clock moves on: a loose window.
     assert 20 < delay <= 30
 
 
-def test_retry_after_http_date_without_zone_is_utc() -> None:
-    """An HTTP-date with a -0000 zone is read as UTC, here long past, so negative."""
-    delay = _retry_after(_headers_response({"Retry-After": "Wed, 21 Oct 2015 07:28:00 -0000"}))
-    assert delay is not None
-    assert delay < 0
-
-
-@pytest.mark.parametrize(
-    ("headers", "expected"),
-    [
-        pytest.param({"Retry-After": "0"}, 0.0, id="zero"),
-        pytest.param({"Retry-After": "7"}, 7.0, id="seconds"),
-        pytest.param({"Retry-After": "60"}, 60.0, id="sixty"),
-        pytest.param({"retry-after-ms": "1500"}, 1.5, id="ms"),
-    ],
-)
-def test_retry_delay_honours_server_hint(headers: dict[str, str], expected: float) -> None:
-    """A hint between 0 and 60 s is used as the delay, whatever the attempt."""
-    for attempt in (0, 3):
-        assert _retry_delay(_headers_response(headers), attempt) == expected
-
-
-def test_retry_delay_honours_http_date() -> None:
-    """An HTTP-date a few seconds ahead is used as the delay."""
-    response = _headers_response({"Retry-After": _http_date(timedelta(seconds=30))})
-    assert 20 < _retry_delay(response, 0) <= 30
-
-
-@pytest.mark.parametrize(
-    "headers",
-    [
-        pytest.param({"Retry-After": "61"}, id="over-60s"),
-        pytest.param({"Retry-After": "3600"}, id="an-hour"),
-        pytest.param({"retry-after-ms": "120000"}, id="ms-over-60s"),
-        pytest.param({"Retry-After": "-5"}, id="negative"),
-        pytest.param({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, id="past-date"),
-        pytest.param({"Retry-After": "whenever"}, id="garbage"),
-        pytest.param({}, id="absent"),
-    ],
-)
-def test_retry_delay_falls_back_to_backoff(
-    monkeypatch: pytest.MonkeyPatch, headers: dict[str, str]
-) -> None:
-    """A hint over 60 s, negative or unreadable gives way to exponential back-off."""
-    monkeypatch.setattr(_transport, "INITIAL_BACKOFF", DEFAULT_INITIAL_BACKOFF)
-    for attempt, ceiling in ((0, 0.5), (2, 2.0)):
-        delay = _retry_delay(_headers_response(headers), attempt)
-        assert 0.75 * ceiling <= delay <= ceiling
-
-
 def test_backoff_defaults() -> None:
-    """Back-off starts at 0.5 s and is capped at 8 s."""
-    assert DEFAULT_INITIAL_BACKOFF == 0.5
-    assert _transport.MAX_BACKOFF == 8.0
-    assert _transport.MAX_RETRY_AFTER == 60.0
+    """Back-off starts at 0.5 s, is capped at 8 s, and hints up to 60 s are honoured."""
+    policy = RetryPolicy()
+    assert (policy.initial_backoff, policy.max_backoff) == (0.5, 8.0)
+    assert (policy.max_retries, policy.max_retry_after, policy.jitter) == (2, 60.0, 0.25)
 
 
 @pytest.mark.parametrize(
@@ -601,14 +553,14 @@ def test_backoff_grows_and_is_capped(
     monkeypatch: pytest.MonkeyPatch, attempt: int, ceiling: float
 ) -> None:
     """Back-off is 0.5 * 2**attempt capped at 8, times a jitter factor in [0.75, 1.0]."""
-    monkeypatch.setattr(_transport, "INITIAL_BACKOFF", DEFAULT_INITIAL_BACKOFF)
+    policy = RetryPolicy()
     real_random = random.random
-    monkeypatch.setattr(random, "random", lambda: 0.0)
-    assert _retry_delay(None, attempt) == pytest.approx(0.75 * ceiling)
     monkeypatch.setattr(random, "random", lambda: 1.0)
-    assert _retry_delay(None, attempt) == pytest.approx(ceiling)
+    assert policy.backoff(attempt) == pytest.approx(0.75 * ceiling)
+    monkeypatch.setattr(random, "random", lambda: 0.0)
+    assert policy.backoff(attempt) == pytest.approx(ceiling)
     monkeypatch.setattr(random, "random", real_random)
-    delays = [_retry_delay(None, attempt) for _ in range(200)]
+    delays = [policy.backoff(attempt) for _ in range(200)]
     assert all(0.75 * ceiling <= delay <= ceiling for delay in delays)
     # Jitter: the delays are spread, not one fixed value.
     assert len(set(delays)) > 1
@@ -663,9 +615,12 @@ async def test_gate_wait_blocks_while_held() -> None:
 async def test_rate_limit_holds_every_request_of_the_client(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """After a 429 with Retry-After, other requests of the client (and its copies) wait too."""
+    """After a 429 with Retry-After, other requests of the client (and its copies) wait too.
+
+    (The pause of 30 s is within their 60 s timeout; a longer one is refused at once.)
+    """
     script = Script(reply(429, headers={"Retry-After": "30"}), reply(200, DEPLOYMENT))
-    async with open_client(script, max_retries=1) as client:
+    async with open_client(script, max_retries=1, timeout=60) as client:
         gate = client._transport.gate
         held = anyio.Event()
         hold = gate.hold
@@ -818,7 +773,10 @@ async def test_pat_not_in_retry_logs(caplog: pytest.LogCaptureFixture) -> None:
         with pytest.raises(AuthenticationError):
             await client.deployments.get(DEP_ID)
     ours = [record for record in caplog.records if record.name.startswith("qoder_async")]
-    assert len(ours) == 2
+    # Two retries at INFO, and one DEBUG line per attempt.
+    assert [record.levelno for record in ours] == [logging.DEBUG, logging.INFO] * 2 + [
+        logging.DEBUG
+    ]
     for record in caplog.records:
         assert PAT not in record.getMessage()
         assert PAT not in repr(record.args)
@@ -897,7 +855,7 @@ async def test_with_options_keeps_unset_options() -> None:
     ],
 )
 @pytest.mark.anyio
-async def test_with_options_rejects_bad_values(options: dict[str, object], name: str) -> None:
+async def test_with_options_rejects_bad_values(options: dict[str, Any], name: str) -> None:
     """with_options validates like the constructor."""
     async with open_client(Script(reply(200, DEPLOYMENT))) as client:
         with pytest.raises((TypeError, ValueError), match=name):

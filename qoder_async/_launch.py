@@ -1,0 +1,31 @@
+"""Telling a prefetching consumer that a request is on its way (or can go no further now)."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["launched", "on_launch", "trace"]
+
+# Set by a prefetch task: called once its request is on the wire, or parked behind a limit
+# or a back-off hold, so that the consumer can hand out the current page only then
+# (see Prefetcher). Without it, a consumer that computes without awaiting would starve
+# the task and the request would leave only after the page was consumed.
+on_launch: ContextVar[Callable[[], None] | None] = ContextVar("on_launch", default=None)
+
+
+def launched() -> None:
+    """Tell the waiting consumer, if any, that this task's request can go no further now."""
+    callback = on_launch.get()
+    if callback is not None:
+        callback()
+
+
+async def trace(event: str, info: object) -> None:
+    """The httpx `trace` extension: reports `launched()` once the request body is sent."""
+    # httpcore reports each step; the request is on the wire once its body is sent.
+    if event.endswith("send_request_body.complete"):
+        launched()
