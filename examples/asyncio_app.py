@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from qoder_async import Deployment, DeploymentRun, QoderClient
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from contextlib import AbstractAsyncContextManager
 
 
 async def latest_run(client: QoderClient, deployment: Deployment) -> DeploymentRun | None:
@@ -42,25 +41,15 @@ async def main() -> None:
             print(f"{deployment.name:<40} {status:<10} {run.sort_time:%Y-%m-%d %H:%M} UTC")
 
 
-@asynccontextmanager
-async def connect() -> AsyncIterator[QoderClient]:
+def connect() -> AbstractAsyncContextManager[QoderClient]:
     """A client for the API the environment names, or for a seeded fake one if $QODER_FAKE=1."""
     if os.environ.get("QODER_FAKE", "") in ("", "0"):
-        async with QoderClient() as client:
-            yield client
-        return
-    # The fake is a testing aid: imported only when asked for.
-    import httpx
+        return QoderClient()
+    # The fake is a testing aid: imported only when asked for. Its clock starts now, so
+    # the latest runs are recent.
+    from qoder_async.testing import fake_client
 
-    from qoder_async.testing import FakeQoderAPI
-
-    api = FakeQoderAPI()  # its clock starts now: the latest runs are recent
-    api.seed(deployments=20, runs_per_deployment=10)
-    async with (
-        httpx.AsyncClient(transport=api.transport()) as http,
-        QoderClient(pat=api.pat, http_client=http) as client,
-    ):
-        yield client
+    return fake_client(runs_per_deployment=10)
 
 
 if __name__ == "__main__":

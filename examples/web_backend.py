@@ -29,6 +29,7 @@ from qoder_async import NotFoundError, QoderClient, to_json
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from contextlib import AbstractAsyncContextManager
 
 
 @asynccontextmanager
@@ -39,23 +40,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
 
 
-@asynccontextmanager
-async def connect(*, max_connections: int) -> AsyncIterator[QoderClient]:
+def connect(*, max_connections: int) -> AbstractAsyncContextManager[QoderClient]:
     """A client for the API the environment names, or for a seeded fake one if $QODER_FAKE=1."""
     if os.environ.get("QODER_FAKE", "") in ("", "0"):
-        async with QoderClient(max_connections=max_connections) as client:
-            yield client
-        return
-    # The fake is a testing aid: imported only when asked for.
-    from qoder_async.testing import FakeQoderAPI
+        return QoderClient(max_connections=max_connections)
+    # The fake is a testing aid: imported only when asked for. Its clock starts now, so
+    # "the last 24 hours" holds recent runs.
+    from qoder_async.testing import fake_client
 
-    api = FakeQoderAPI()  # its clock starts now: "the last 24 hours" holds recent runs
-    api.seed(deployments=20, runs_per_deployment=100)
-    async with (
-        httpx.AsyncClient(transport=api.transport()) as http,
-        QoderClient(pat=api.pat, http_client=http, max_connections=max_connections) as client,
-    ):
-        yield client
+    return fake_client(max_connections=max_connections)
 
 
 app = FastAPI(lifespan=lifespan)

@@ -7,9 +7,8 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Literal
 
 import anyio
-import httpx
 
-from qoder_async._client import DEFAULT_BASE_URL, QoderClient
+from qoder_async._client import QoderClient
 from qoder_async._taskgroup import HelperTaskGroup
 
 if TYPE_CHECKING:
@@ -40,15 +39,11 @@ async def open_client(
             yield client
         return
     # The fake is a testing aid: imported only when asked for.
-    from qoder_async.testing import FakeQoderAPI
+    from qoder_async.testing import FakeQoderAPI, fake_client
 
     api = FakeQoderAPI(seed=FAKE_SEED)
     api.seed(deployments=FAKE_DEPLOYMENTS, runs_per_deployment=FAKE_RUNS_PER_DEPLOYMENT)
-    async with (
-        httpx.AsyncClient(transport=api.transport()) as http,
-        QoderClient(pat=api.pat, base_url=DEFAULT_BASE_URL, http_client=http) as client,
-        HelperTaskGroup() as activity,
-    ):
+    async with fake_client(api) as client, HelperTaskGroup() as activity:
         # A helper group: the command's own error leaves it as itself, never wrapped in
         # an ExceptionGroup, and leaving the block cancels the simulation.
         if lively:
