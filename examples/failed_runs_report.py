@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
@@ -22,7 +21,7 @@ import anyio
 from qoder_async import QoderClient, RunStatus
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from contextlib import AbstractAsyncContextManager
 
 
 async def main() -> None:
@@ -48,25 +47,15 @@ async def main() -> None:
     print(f"{sum(by_error.values())} failed runs:", dict(by_error.most_common()))
 
 
-@asynccontextmanager
-async def connect() -> AsyncIterator[QoderClient]:
+def connect() -> AbstractAsyncContextManager[QoderClient]:
     """A client for the API the environment names, or for a seeded fake one if $QODER_FAKE=1."""
     if os.environ.get("QODER_FAKE", "") in ("", "0"):
-        async with QoderClient() as client:
-            yield client
-        return
-    # The fake is a testing aid: imported only when asked for.
-    import httpx
+        return QoderClient()
+    # The fake is a testing aid: imported only when asked for. Its clock starts now, so
+    # the latest runs are recent.
+    from qoder_async.testing import fake_client
 
-    from qoder_async.testing import FakeQoderAPI
-
-    api = FakeQoderAPI()  # its clock starts now: "the last 24 hours" holds recent runs
-    api.seed(deployments=20, runs_per_deployment=100)
-    async with (
-        httpx.AsyncClient(transport=api.transport()) as http,
-        QoderClient(pat=api.pat, http_client=http) as client,
-    ):
-        yield client
+    return fake_client(runs_per_deployment=100)
 
 
 if __name__ == "__main__":

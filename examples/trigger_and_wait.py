@@ -12,7 +12,6 @@ no network.
 from __future__ import annotations
 
 import os
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
@@ -20,7 +19,7 @@ import anyio
 from qoder_async import ConflictError, QoderClient, RunTimeoutError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from contextlib import AbstractAsyncContextManager
 
 
 async def main() -> None:
@@ -45,25 +44,15 @@ async def main() -> None:
         print(f" ({run.error.type})" if run.error else f" in {run.duration_ms} ms")
 
 
-@asynccontextmanager
-async def connect() -> AsyncIterator[QoderClient]:
+def connect() -> AbstractAsyncContextManager[QoderClient]:
     """A client for the API the environment names, or for a seeded fake one if $QODER_FAKE=1."""
     if os.environ.get("QODER_FAKE", "") in ("", "0"):
-        async with QoderClient() as client:
-            yield client
-        return
-    # The fake is a testing aid: imported only when asked for.
-    import httpx
+        return QoderClient()
+    # The fake is a testing aid: imported only when asked for. Its clock starts now, so
+    # the latest runs are recent.
+    from qoder_async.testing import fake_client
 
-    from qoder_async.testing import FakeQoderAPI
-
-    api = FakeQoderAPI()  # its clock starts now: "the last 24 hours" holds recent runs
-    api.seed(deployments=20, runs_per_deployment=100)
-    async with (
-        httpx.AsyncClient(transport=api.transport()) as http,
-        QoderClient(pat=api.pat, http_client=http) as client,
-    ):
-        yield client
+    return fake_client(runs_per_deployment=100)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 The client lives for the whole application (opened in the lifespan, so its connection pool
 and prefetch tasks are shared by every request) and each handler awaits it directly.
+`/runs.ndjson` streams runs as NDJSON, one wire-shape object per line (`to_json`), page by
+page while the next page is already being fetched.
 Run it with any ASGI server; run as a script, it calls its own endpoints in-process once
 and exits. Reads $QODER_PAT and, optionally, $QODER_BASE_URL. With QODER_FAKE=1 it talks
 to an in-process fake API (`qoder_async.testing`) seeded with sample data instead: no
@@ -21,11 +23,13 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import StreamingResponse
 
-from qoder_async import NotFoundError, QoderClient
+from qoder_async import NotFoundError, QoderClient, to_json
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from contextlib import AbstractAsyncContextManager
 
 
 @asynccontextmanager
@@ -36,23 +40,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
 
 
-@asynccontextmanager
-async def connect(*, max_connections: int) -> AsyncIterator[QoderClient]:
+def connect(*, max_connections: int) -> AbstractAsyncContextManager[QoderClient]:
     """A client for the API the environment names, or for a seeded fake one if $QODER_FAKE=1."""
     if os.environ.get("QODER_FAKE", "") in ("", "0"):
-        async with QoderClient(max_connections=max_connections) as client:
-            yield client
-        return
-    # The fake is a testing aid: imported only when asked for.
-    from qoder_async.testing import FakeQoderAPI
+        return QoderClient(max_connections=max_connections)
+    # The fake is a testing aid: imported only when asked for. Its clock starts now, so
+    # "the last 24 hours" holds recent runs.
+    from qoder_async.testing import fake_client
 
-    api = FakeQoderAPI()  # its clock starts now: "the last 24 hours" holds recent runs
-    api.seed(deployments=20, runs_per_deployment=100)
-    async with (
-        httpx.AsyncClient(transport=api.transport()) as http,
-        QoderClient(pat=api.pat, http_client=http, max_connections=max_connections) as client,
-    ):
-        yield client
+    return fake_client(max_connections=max_connections)
 
 
 app = FastAPI(lifespan=lifespan)
@@ -82,6 +78,26 @@ async def recent_failures(deployment_id: str, request: Request) -> dict[str, obj
     }
 
 
+@app.get("/runs.ndjson")
+async def runs_ndjson(
+    request: Request, status: str | None = None, limit: int = 100
+) -> StreamingResponse:
+    """Runs of every deployment, newest first (at most `limit`), as NDJSON."""
+    client = _client(request)
+    try:
+        runs = client.deployment_runs.list(status=status, max_items=limit, limit=min(limit, 100))
+    except ValueError as exc:  # e.g. an unknown status: refused before any request
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+
+    async def lines() -> AsyncIterator[str]:
+        # Leaving the block (the listing ended, or the client went away) stops the prefetch.
+        async with runs:
+            async for page in runs.pages():
+                yield "".join(to_json(run) + "\n" for run in page.data)
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
 async def _self_check() -> None:
     """Call the endpoints in-process, as a smoke test of the wiring."""
     async with (
@@ -97,6 +113,8 @@ async def _self_check() -> None:
             print(answer.status_code, answer.json())
         print((await http.get("/deployments/dep_missing0000/failures")).status_code)
         print((await http.get("/deployments/not-an-id/failures")).status_code)
+        streamed = await http.get("/runs.ndjson", params={"status": "failed", "limit": 5})
+        print(streamed.status_code, streamed.headers["content-type"], streamed.text, end="")
 
 
 if __name__ == "__main__":

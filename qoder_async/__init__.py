@@ -175,7 +175,11 @@ def _publish() -> None:
         if (
             isinstance(value, type)
             and value.__module__.startswith("qoder_async._")
-            and not any("__annotations__" in vars(base) for base in value.__mro__[:-1])
+            and not any(
+                vars(base).get("__annotations__")
+                for base in value.__mro__
+                if base.__module__.startswith("qoder_async")
+            )
         ):
             value.__module__ = __name__
 

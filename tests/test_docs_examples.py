@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import signal
@@ -154,6 +155,11 @@ def test_web_backend_serves_under_uvicorn() -> None:
             assert missing.json()["detail"]
             malformed = httpx.get(f"{url.group()}/deployments/not-an-id/failures")
             assert malformed.status_code == 422
+            streamed = httpx.get(f"{url.group()}/runs.ndjson", params={"limit": 30})
+            assert streamed.headers["content-type"] == "application/x-ndjson"
+            runs = [json.loads(line) for line in streamed.text.splitlines()]
+            assert len(runs) == 30  # two pages of the fake's default size, and some
+            assert {run["type"] for run in runs} == {"deployment_run"}
         finally:
             server.terminate()
         # uvicorn shuts down gracefully, then may re-raise the signal to exit by it.

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qoder_async._converter import parse_datetime
-from qoder_async.testing import FakeQoderAPI, Fault, RandomFaults, RecordedRequest
+from qoder_async.testing import FakeQoderAPI, Fault, RandomFaults, RecordedRequest, fake_client
 from tests.helpers import NOW
 
 if TYPE_CHECKING:
@@ -890,3 +890,15 @@ def test_server_runs_as_a_process() -> None:
             server.terminate()
         assert server.wait(timeout=10) == 0
         assert server.stdout.read() == ""
+
+
+async def test_fake_client_is_an_entered_client_of_a_seeded_fake() -> None:
+    """fake_client() seeds a fake and yields a client of it; given an api, it uses that one."""
+    async with fake_client(deployments=3, runs_per_deployment=2) as client:
+        deployments = [d async for d in client.deployments.list(include_archived=True)]
+    assert len(deployments) == 3
+    api = FakeQoderAPI(pat="pt-mine", now=NOW)
+    dep = api.add_deployment()
+    async with fake_client(api) as client:
+        assert (await client.deployments.get(dep["id"])).id == dep["id"]
+    assert [request.headers["authorization"] for request in api.requests] == ["Bearer pt-mine"]

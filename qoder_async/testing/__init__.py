@@ -2,7 +2,8 @@
 
 It speaks the API's JSON with the spec's semantics (cursor pagination both ways,
 filters, the pause/unpause/archive/run state machine, error envelopes, idempotency)
-and can inject gateway faults. It imports nothing from the rest of `qoder_async`::
+and can inject gateway faults. It imports nothing from the rest of `qoder_async`
+(`fake_client`, which hands out a connected QoderClient, imports it when called)::
 
     api = FakeQoderAPI(pat="pt-test")
     api.seed(deployments=10, runs_per_deployment=5)
@@ -20,10 +21,11 @@ Use `api.serve()` instead of `api.transport()` for a real loopback HTTP server, 
 from __future__ import annotations
 
 from ._api import FakeQoderAPI
+from ._connect import fake_client
 from ._faults import Fault, RandomFaults
 from ._records import RecordedRequest
 
-__all__ = ["FakeQoderAPI", "Fault", "RandomFaults", "RecordedRequest"]
+__all__ = ["FakeQoderAPI", "Fault", "RandomFaults", "RecordedRequest", "fake_client"]
 
 # Reprs and tracebacks name the public module, not the private one (attrs classes keep
 # theirs: typing resolves their string annotations in the module `__module__` names).

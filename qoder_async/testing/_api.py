@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 import anyio
 
 from ._clock import Clock, IdFactory
-from ._data import Seeder, make_run, trigger_context
+from ._data import make_run, trigger_context
 from ._faults import (
     Fault,
     RandomFaults,
@@ -23,9 +23,10 @@ from ._faults import (
 )
 from ._records import RecordedRequest, RecordView
 from ._routes import INVALID_JSON, dispatch
+from ._seed import Seeder
 from ._store import RunShape, Store
 from ._validate import create_fields
-from ._wire import NS_PER_SECOND, ApiError, Reply, error_body, format_ts, to_ns
+from ._wire import BASE_PATH, NS_PER_SECOND, ApiError, Reply, error_body, format_ts, to_ns
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
     import httpx
 
-BASE_PATH = "/api/v1/cloud"
 _JSON_HEADERS = ("content-type", "application/json")
 
 
@@ -272,7 +272,7 @@ class FakeQoderAPI:
         """
         from ._inprocess import InProcessTransport
 
-        return InProcessTransport(self)
+        return InProcessTransport(self._handle)
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> AbstractAsyncContextManager[str]:
         """Serve this fake over real HTTP/1.1 while the context is open; yields the base URL.
@@ -283,7 +283,7 @@ class FakeQoderAPI:
         """
         from ._server import serve
 
-        return serve(self, host, port)
+        return serve(self._handle, host, port)
 
     # -- the pipeline --------------------------------------------------------------------
 

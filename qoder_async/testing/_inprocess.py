@@ -12,21 +12,21 @@ from ._faults import trickle
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from ._api import FakeQoderAPI
+    from ._wire import Handler
 
 
 class InProcessTransport(httpx.AsyncBaseTransport):
-    """Routes each request to a FakeQoderAPI without sockets; the URL's host is ignored."""
+    """Routes each request to the fake's handler without sockets; the URL's host is ignored."""
 
-    def __init__(self, api: FakeQoderAPI) -> None:
-        self._api = api
+    def __init__(self, handle: Handler) -> None:
+        self._handle = handle
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Answer one request the way the loopback server would."""
         content = await request.aread()
         headers = {name.lower(): value for name, value in request.headers.items()}
         url = request.url
-        reply = await self._api._handle(
+        reply = await self._handle(
             request.method, url.path, url.query.decode("ascii"), headers, content
         )
         if reply.reset:

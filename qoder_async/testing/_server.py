@@ -17,16 +17,15 @@ from urllib.parse import unquote
 import anyio
 from anyio.abc import SocketAttribute
 
-from ._api import BASE_PATH
 from ._faults import trickle
-from ._wire import REASONS, Reply, error_body
+from ._wire import BASE_PATH, REASONS, Reply, error_body
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from anyio.abc import SocketStream
 
-    from ._api import FakeQoderAPI
+    from ._wire import Handler
 
 MAX_HEAD = 64 * 1024
 # Spec 1: the global site accepts bodies up to 32 MB.
@@ -46,20 +45,20 @@ class _HttpError(Exception):
 
 
 @asynccontextmanager
-async def serve(api: FakeQoderAPI, host: str, port: int) -> AsyncIterator[str]:
+async def serve(handle: Handler, host: str, port: int) -> AsyncIterator[str]:
     """Listen on host:port (0 = any free port) and yield the base URL until exit."""
     listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
     bound = listener.extra(SocketAttribute.local_port)  # noqa: S610 (anyio, not Django)
     netloc = f"[{host}]:{bound}" if ":" in host else f"{host}:{bound}"
     async with listener, anyio.create_task_group() as group:
-        group.start_soon(listener.serve, partial(_connection, api))
+        group.start_soon(listener.serve, partial(_connection, handle))
         try:
             yield f"http://{netloc}{BASE_PATH}"
         finally:
             group.cancel_scope.cancel()
 
 
-async def _connection(api: FakeQoderAPI, stream: SocketStream) -> None:
+async def _connection(handle: Handler, stream: SocketStream) -> None:
     """Serve one connection's requests in turn until it closes (one task per connection)."""
     reader = _Reader(stream)
     try:
@@ -76,7 +75,7 @@ async def _connection(api: FakeQoderAPI, stream: SocketStream) -> None:
                 return
             method, path, query, headers, content, keep_alive = request
             try:
-                reply = await api._handle(method, path, query, headers, content)
+                reply = await handle(method, path, query, headers, content)
             except Exception as exc:  # a bug in the fake must not take the server down
                 body = error_body(500, f"The fake API failed: {exc!r}", str(uuid.uuid4()))
                 reply = Reply(500, body, [("content-type", "application/json")])

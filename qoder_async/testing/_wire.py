@@ -7,10 +7,15 @@ import json
 import re
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+# Where both front ends mount the API (spec 0: the gateway base ends in /api/v1/cloud).
+BASE_PATH = "/api/v1/cloud"
 NS_PER_SECOND = 1_000_000_000
 NS_PER_MS = 1_000_000
 
@@ -115,6 +120,12 @@ class Reply:
     slow_body: float = 0.0
     # Drop the connection instead of answering (Fault.reset).
     reset: bool = False
+
+
+# What the front ends call for each request: (method, path, raw query, lower-cased
+# headers, body) -> Reply. FakeQoderAPI._handle is the one implementation; the front ends
+# take it as a callable, so they need nothing from the module that defines the fake.
+Handler: TypeAlias = "Callable[[str, str, str, dict[str, str], bytes], Awaitable[Reply]]"
 
 
 class ApiError(Exception):
