@@ -25,7 +25,7 @@ import httpx
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
-from qoder_async import NotFoundError, QoderClient, to_json
+from qoder_async import NotFoundError, QoderClient, RunStatus, to_json
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -85,7 +85,9 @@ async def runs_ndjson(
     """Runs of every deployment, newest first (at most `limit`), as NDJSON."""
     client = _client(request)
     try:
-        runs = client.deployment_runs.list(status=status, max_items=limit, limit=min(limit, 100))
+        # RunStatus(...) turns the query's str into the typed filter (ValueError if unknown).
+        wanted = RunStatus(status) if status is not None else None
+        runs = client.deployment_runs.list(status=wanted, max_items=limit, limit=min(limit, 100))
     except ValueError as exc:  # e.g. an unknown status: refused before any request
         raise HTTPException(status_code=422, detail=str(exc)) from exc
 
