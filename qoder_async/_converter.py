@@ -19,7 +19,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
-from qoder_async import _event_codec
+from qoder_async import _event_codec, _structure_gen
 from qoder_async._errors import ResponseValidationError
 from qoder_async._events import (
     ContentBlock,
@@ -60,8 +60,12 @@ _RFC3339 = re.compile(
 def parse_datetime(value: str) -> datetime:
     """Parse an RFC 3339 timestamp into an aware datetime; digits past microseconds are dropped.
 
-    Raises ValueError for anything else, including timestamps without an offset.
+    Raises ValueError for anything else, including timestamps without an offset, and
+    TypeError for a value that is not a str.
     """
+    if value.__class__ is not str:
+        msg = f"expected an RFC 3339 string, got {_json_name(value)}"
+        raise TypeError(msg)
     if _FAST_ISO and value[-1:] in "Zz":
         # Fast path: 3.11's C parser takes "Z" and up to six fractional digits; longer
         # fractions (nanoseconds, spec 3.8) are cut to six first.
@@ -105,37 +109,86 @@ def format_datetime(value: datetime) -> str:
     return (text.rstrip("0") if value.microsecond else text) + "Z"
 
 
-def _structure_datetime(value: object, _: object) -> datetime:
-    if value.__class__ is not str:
-        msg = f"expected an RFC 3339 string, got {type(value).__name__}"
-        raise TypeError(msg)
-    return parse_datetime(value)
+def _fail(key: str, expected: type, value: object) -> None:
+    msg = f"{key}: expected a JSON {_JSON_NAMES[expected]}, got {_json_name(value)}"
+    raise TypeError(msg)
 
 
-def _structure_optional_datetime(value: object, _: object) -> datetime | None:
-    # The most common optional field of all: one call instead of three layers.
-    return None if value is None else _structure_datetime(value, _)
+_JSON_NAMES: dict[type, str] = {str: "string", int: "integer", bool: "boolean"}
 
 
-def _structure_bool(value: object, _: object) -> bool:
-    # cattrs' default is bool(value), which would read "false" as True.
-    if not isinstance(value, bool):
-        msg = f"expected a JSON boolean, got {type(value).__name__}"
-        raise TypeError(msg)
-    return value
+def _json_name(value: object) -> str:
+    kinds = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer"}
+    kinds.update({float: "number", type(None): "null"})
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _make_datetime_hook() -> Any:
+    fromisoformat = datetime.fromisoformat
+
+    def structure_datetime(value: Any, _: object) -> datetime:
+        # The hot path of every run: one call, and the API's usual shapes (UTC with "Z",
+        # 0-9 fraction digits) go straight to 3.11's C parser, nanoseconds cut first
+        # (spec 3.8); parse_datetime's regex sees only the rest. 3.10's parser lacks "Z".
+        if value.__class__ is str and value[-1:] == "Z" and _FAST_ISO:
+            if len(value) < 28:
+                try:
+                    return fromisoformat(value)
+                except ValueError:
+                    pass
+            elif len(value) < 31 and value[19:20] == ".":
+                tail = value[26:-1]
+                if tail.isdigit() and tail.isascii():
+                    return fromisoformat(value[:26] + "Z")
+        return parse_datetime(value)
+
+    return structure_datetime
+
+
+_structure_datetime = _make_datetime_hook()
+
+
+def _scalar_hook(kind: type) -> Any:
+    def structure_scalar(value: object, _: object) -> object:
+        # A class check: cattrs' default, kind(value), would turn 5 into "5" and JSON true
+        # into 1 where the API broke its contract.
+        if value.__class__ is not kind:
+            msg = f"expected a JSON {_JSON_NAMES[kind]}, got {_json_name(value)}"
+            raise TypeError(msg)
+        return value
+
+    return structure_scalar
 
 
 def _open_enum_hook(enum_type: type[enum.Enum]) -> Any:
-    members = enum_type._value2member_map_
-
     def structure_open_enum(value: object, _: object) -> object:
-        # Unknown values are kept as plain strings: a new status must never crash a client.
-        if not isinstance(value, str):
-            msg = f"expected a string for {enum_type.__name__}, got {type(value).__name__}"
+        # Unknown values become unknown members (see _models): a new status never crashes.
+        if value.__class__ is not str:
+            msg = f"expected a string for {enum_type.__name__}, got {_json_name(value)}"
             raise TypeError(msg)
-        return members.get(value, value)
+        return enum_type(value)
 
     return structure_open_enum
+
+
+def _structure_str_dict(value: object, _: object) -> dict[str, str]:
+    if value.__class__ is not dict:
+        msg = f"expected a JSON object of strings, got {_json_name(value)}"
+        raise TypeError(msg)
+    for key, item in value.items():
+        if item.__class__ is not str:
+            msg = f"{key}: expected a JSON string, got {_json_name(item)}"
+            raise TypeError(msg)
+    return dict(value)
+
+
+def _structure_json_object(value: object, _: object) -> dict[str, object]:
+    # Undocumented shapes (resources, budget) pass through as decoded; the copy keeps the
+    # model from sharing the caller's dict.
+    if value.__class__ is not dict:
+        msg = f"expected a JSON object, got {_json_name(value)}"
+        raise TypeError(msg)
+    return dict(value)
 
 
 # How None is written, per None-able field (spec 3, 4, 7), so that every documented example
@@ -187,7 +240,6 @@ WIRE_NONE: dict[type, dict[str, WireNone]] = {
 
 
 def _enum_value(value: object) -> object:
-    # Open enums hold a member or, for a value this SDK does not know, the string as it came.
     return value.value if isinstance(value, enum.Enum) else value
 
 
@@ -204,53 +256,75 @@ def _unstructure_hook(conv: cattrs.Converter, cls: type) -> Any:
     return make_dict_unstructure_fn(cls, conv, **omitted)  # type: ignore[arg-type]
 
 
+_OPEN_ENUMS = (DeploymentStatus, RunStatus, TriggerType)
+
+# Spec 4.1: the server keeps `cas_config` inside `metadata`; the model lifts it out so that
+# `metadata` is the caller's strings. A top-level `cas_config` (never sent by the API) is
+# read when metadata has none, so that older stored JSON still reads.
+_LIFT_CAS_CONFIG = """
+metadata = o.get("metadata", NOTHING)
+cas_config = o.get("cas_config")
+if metadata.__class__ is dict and "cas_config" in metadata:
+    cas_config = metadata["cas_config"]
+    metadata = {k: x for k, x in metadata.items() if k != "cas_config"}
+"""
+
+
 def _make_converter() -> cattrs.Converter:
     # Our models use PEP 563 string annotations. cattrs before 26.1 resolves them by calling
     # typing.get_type_hints on the parameterised alias (`Page[Deployment]`), which raises
     # TypeError; resolved once on the generic class itself, they are never looked up again.
     attrs.resolve_types(Page)
-    # detailed_validation=False: generated structuring code without per-field error
-    # bookkeeping; failures are re-raised as ResponseValidationError by `structure`.
+    # detailed_validation=False: no per-field error bookkeeping on the hot path; failures
+    # are re-raised as ResponseValidationError by `structure`, which then finds the path.
     conv = cattrs.Converter(
         detailed_validation=False,
         forbid_extra_keys=False,
         unstruct_collection_overrides={tuple: list},
     )
     conv.register_structure_hook(datetime, _structure_datetime)
-    conv.register_structure_hook(bool, _structure_bool)
+    for kind in (str, int, bool):
+        conv.register_structure_hook(kind, _scalar_hook(kind))
     conv.register_structure_hook_factory(_is_optional, lambda type_: _optional_hook(conv, type_))
     conv.register_structure_hook_factory(
         _is_homogeneous_tuple, lambda type_: _tuple_hook(conv, type_)
     )
-    conv.register_structure_hook(Union[datetime, None], _structure_optional_datetime)  # noqa: UP007
-    # Undocumented shapes (resources, budget) pass through as the decoded JSON.
+    for hint, hook in (
+        (dict[str, str], _structure_str_dict),
+        (dict[str, object], _structure_json_object),
+    ):
+        conv.register_structure_hook_func(_equals(hint), hook)
     conv.register_structure_hook_func(lambda type_: type_ is object, lambda value, _: value)
-    for open_enum in (DeploymentStatus, RunStatus, TriggerType):
-        conv.register_structure_hook(Union[open_enum, str], _open_enum_hook(open_enum))  # noqa: UP007
-    run_status = Union[RunStatus, str]  # noqa: UP007
-    conv.register_structure_hook(
-        Union[RunStatus, str, None],  # noqa: UP007
-        _optional(_open_enum_hook(RunStatus), run_status),
-    )
-
+    for open_enum in _OPEN_ENUMS:
+        conv.register_structure_hook(open_enum, _open_enum_hook(open_enum))
     _register_event_hooks(conv)
-
-    structure_deployment_fields = cattrs.gen.make_dict_structure_fn(Deployment, conv)
-
-    def structure_deployment(value: object, _: object) -> Deployment:
-        if not isinstance(value, dict):
-            msg = f"a deployment must be an object, got {type(value).__name__}"
-            raise TypeError(msg)
-        metadata = value.get("metadata")
-        if isinstance(metadata, dict) and "cas_config" in metadata:
-            # Lift the server-managed cas_config out so `metadata` is the caller's strings.
-            user = {k: v for k, v in metadata.items() if k != "cas_config"}
-            value = {**value, "metadata": user, "cas_config": metadata["cas_config"]}
-        return structure_deployment_fields(value, Deployment)
-
-    conv.register_structure_hook(Deployment, structure_deployment)
+    # Models: one generated function each (see _structure_gen); Page[X] through the same.
+    conv.register_structure_hook_factory(_is_model, lambda type_: _model_hook(conv, type_))
+    lift = _structure_gen.Source(
+        _LIFT_CAS_CONFIG, {"metadata": "metadata", "cas_config": "cas_config"}, {}
+    )
+    conv.register_structure_hook(Deployment, _model_hook(conv, Deployment, source=lift))
     _register_unstructure_hooks(conv)
     return conv
+
+
+def _equals(hint: object) -> Any:
+    return lambda type_: type_ == hint
+
+
+def _is_model(type_: Any) -> bool:
+    return attrs.has(get_origin(type_) or type_)
+
+
+def _model_hook(
+    conv: cattrs.Converter, cls: Any, *, source: _structure_gen.Source | None = None
+) -> Any:
+    generated = _structure_gen.make_structure_fn(
+        conv, cls, datetime_hook=_structure_datetime, fail=_fail, source=source
+    )
+    if generated is not None:
+        return generated
+    return cattrs.gen.make_dict_structure_fn(cls, conv)
 
 
 def _register_event_hooks(conv: cattrs.Converter) -> None:
@@ -308,9 +382,10 @@ def _one_kind(structure_any: Any) -> Any:
 
 def _register_unstructure_hooks(conv: cattrs.Converter) -> None:
     conv.register_unstructure_hook(datetime, format_datetime)
-    for open_enum in (DeploymentStatus, RunStatus, TriggerType):
-        for union in (Union[open_enum, str], Union[open_enum, str, None]):  # noqa: UP007
-            conv.register_unstructure_hook(union, _enum_value)
+    for open_enum in _OPEN_ENUMS:
+        # The raw value, also for a plain string a caller put in a model by hand.
+        for hint in (open_enum, Union[open_enum, None]):  # noqa: UP007
+            conv.register_unstructure_hook(hint, _enum_value)
     # Class hooks (events, Deployment) take precedence over this factory for the others.
     conv.register_unstructure_hook_factory(attrs.has, lambda cls: _unstructure_hook(conv, cls))
     unstructure_fields = _unstructure_hook(conv, Deployment)

@@ -130,18 +130,24 @@ def test_older_small_run_shape_structures() -> None:
 
 
 def test_unknown_fields_are_ignored_and_unknown_enums_kept() -> None:
-    """New fields are ignored and new enum values are kept as plain strings."""
+    """New fields are ignored and new enum values are kept as unknown members."""
     raw = _example("deployment_run_2")
     raw["brand_new_field"] = {"x": 1}
     raw["status"] = "cancelling"
     raw["trigger_context"] = {"type": "webhook", "extra": True}
     run = structure(raw, DeploymentRun)
     assert run.status == "cancelling"
-    assert not isinstance(run.status, RunStatus)
+    assert isinstance(run.status, RunStatus)
+    assert run.status is not None
+    assert not run.status.known
+    assert run.status not in list(RunStatus)
     assert run.trigger_context.type == "webhook"
+    assert isinstance(run.trigger_context.type, TriggerType)
     deployment_raw = _example("deployment_1")
     deployment_raw["status"] = "suspended"
-    assert structure(deployment_raw, Deployment).status == "suspended"
+    status = structure(deployment_raw, Deployment).status
+    assert status == "suspended"
+    assert repr(status) == "DeploymentStatus('suspended')"
 
 
 def test_event_content_may_be_a_list_of_blocks() -> None:
