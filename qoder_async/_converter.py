@@ -9,6 +9,8 @@ field as `WIRE_NONE` says.
 from __future__ import annotations
 
 import enum
+import json
+import os
 import re
 import sys
 from datetime import datetime, timedelta, timezone
@@ -19,7 +21,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
-from qoder_async import _event_codec, _structure_gen
+from qoder_async import _error_path, _event_codec, _structure_gen
 from qoder_async._errors import ResponseValidationError
 from qoder_async._events import (
     ContentBlock,
@@ -46,7 +48,16 @@ from qoder_async._models import (
     TriggerType,
 )
 
-__all__ = ["WIRE_NONE", "WireNone", "converter", "format_datetime", "parse_datetime", "structure"]
+__all__ = [
+    "WIRE_NONE",
+    "WireNone",
+    "converter",
+    "decode_json",
+    "fast_path_enabled",
+    "format_datetime",
+    "parse_datetime",
+    "structure",
+]
 
 T = TypeVar("T")
 
@@ -146,6 +157,27 @@ def _make_datetime_hook() -> Any:
 
 
 _structure_datetime = _make_datetime_hook()
+# Fire times of cron schedules (`upcoming_runs_at`) repeat across a page's deployments: a
+# bounded cache of parsed timestamps saves most of their parsing (datetimes are immutable).
+_MAX_CACHED = 4096
+_fire_times: dict[str, datetime] = {}
+
+
+def _structure_datetimes(value: object, _: object) -> tuple[datetime, ...]:
+    if value.__class__ is not list and value.__class__ is not tuple:
+        msg = f"expected a JSON array of timestamps, got {_json_name(value)}"
+        raise TypeError(msg)
+    cache = _fire_times
+    out = []
+    for item in value:
+        parsed = cache.get(item) if item.__class__ is str else None
+        if parsed is None:
+            parsed = _structure_datetime(item, None)
+            if len(cache) >= _MAX_CACHED:
+                cache.clear()
+            cache[item] = parsed
+        out.append(parsed)
+    return tuple(out)
 
 
 def _scalar_hook(kind: type) -> Any:
@@ -283,6 +315,7 @@ def _make_converter() -> cattrs.Converter:
         unstruct_collection_overrides={tuple: list},
     )
     conv.register_structure_hook(datetime, _structure_datetime)
+    conv.register_structure_hook_func(_equals(tuple[datetime, ...]), _structure_datetimes)
     for kind in (str, int, bool):
         conv.register_structure_hook(kind, _scalar_hook(kind))
     conv.register_structure_hook_factory(_is_optional, lambda type_: _optional_hook(conv, type_))
@@ -445,14 +478,71 @@ def _optional(hook: Any, inner: object) -> Any:
 converter = _make_converter()
 
 
+def _load_fast_path() -> Any:
+    # The msgspec fast path (the `fast` extra) unless QODER_FAST=0; never imported without it.
+    if os.environ.get("QODER_FAST", "").strip() == "0":
+        return None
+    try:
+        from qoder_async import _fast
+    except ImportError:
+        return None
+    return _fast
+
+
+_fast = _load_fast_path()
+
+
+def fast_path_enabled() -> bool:
+    """Whether `decode_json` uses msgspec (installed, and QODER_FAST is not "0")."""
+    return _fast is not None
+
+
 def structure(data: object, cls: type[T]) -> T:
-    """Structure decoded JSON into `cls`, raising ResponseValidationError on any mismatch."""
+    """Structure decoded JSON into `cls`, raising ResponseValidationError on any mismatch.
+
+    The error names the JSON path of the value that does not fit (its `path`/`json_path`).
+    """
     try:
         return converter.structure(data, cls)
     except (cattrs.BaseValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        name = getattr(cls, "__name__", str(cls))
-        msg = f"response does not match the {name} shape: {exc!r}"
+        raise shape_error(data, cls, exc, "response") from exc
+
+
+def shape_error(data: object, cls: Any, exc: Exception, what: str) -> ResponseValidationError:
+    """The error for `data` that failed to structure as `cls` with `exc`, naming the path.
+
+    The path is found only now, on the error path, so that structuring pays nothing for it.
+    """
+    name = getattr(cls, "__name__", str(cls))
+    if get_origin(cls) is not None:
+        name = f"{get_origin(cls).__name__}[{', '.join(a.__name__ for a in get_args(cls))}]"
+    try:
+        path, reason = _error_path.locate(converter, data, cls)
+    except Exception:
+        return ResponseValidationError(f"{what} does not match the {name} shape: {exc!r}")
+    error = ResponseValidationError("", path=path)
+    error.args = (f"{what} does not match the {name} shape at {error.json_path}: {reason}",)
+    return error
+
+
+def decode_json(content: bytes | str, cls: type[T], *, fast: bool = True) -> T:
+    """Decode a JSON body straight into `cls`: the msgspec fast path when it is available.
+
+    Gives exactly what `structure(json.loads(content), cls)` gives (tests/test_fast.py):
+    whatever the fast path does not accept is decoded by that default path, so errors are
+    its ResponseValidationError. `fast=False` forces the default path.
+    """
+    if fast and _fast is not None:
+        try:
+            return _fast.decoder(converter, cls)(content)  # type: ignore[no-any-return]
+        except _fast.ERRORS:
+            pass
+    try:
+        data = json.loads(content)
+    except ValueError as exc:
+        msg = f"the response body is not JSON ({exc})"
         raise ResponseValidationError(msg) from exc
+    return structure(data, cls)
 
 
 # Pre-build the hot structuring paths at import so the first page pays no code generation.

@@ -188,7 +188,32 @@ class APITimeoutError(APIConnectionError):
 
 
 class ResponseValidationError(QoderError):
-    """A successful response whose body is not JSON, or not the shape the spec documents."""
+    """A successful response whose body is not JSON, or not the shape the spec documents.
+
+    `path` holds the keys and list indices from the body's root to the value that does not
+    fit (`("data", 3, "trigger_context", "type")`, `()` for the body itself) and `json_path`
+    the same as JSONPath (`"$.data[3].trigger_context.type"`); both are None when the body
+    is not JSON at all or the error is not about one value.
+    """
+
+    def __init__(self, message: str, *, path: tuple[str | int, ...] | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+    @property
+    def json_path(self) -> str | None:
+        """`path` as JSONPath, e.g. `$.data[3].trigger_context.type`; None without a path."""
+        if self.path is None:
+            return None
+        parts = ["$"]
+        for part in self.path:
+            if isinstance(part, int):
+                parts.append(f"[{part}]")
+            elif part.isidentifier() and part.isascii():
+                parts.append(f".{part}")
+            else:
+                parts.append(f"[{part!r}]")
+        return "".join(parts)
 
 
 class PaginationError(QoderError):

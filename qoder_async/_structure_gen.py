@@ -27,7 +27,15 @@ if TYPE_CHECKING:
 
     import cattrs
 
-__all__ = ["NOTHING", "Source", "make_structure_fn", "resolved_fields"]
+__all__ = [
+    "NOTHING",
+    "Source",
+    "make_structure_fn",
+    "optional_of",
+    "qualifies",
+    "resolved_fields",
+    "slot",
+]
 
 #: The value of an absent key, in generated code and `Source` preludes.
 NOTHING: Any = object()
@@ -70,7 +78,8 @@ def _substitute(type_: Any, mapping: Mapping[object, object]) -> Any:
     return type_
 
 
-def _qualifies(cls: type) -> bool:
+def qualifies(cls: type) -> bool:
+    """Whether `cls` is a frozen slotted attrs class whose `__init__` only stores its fields."""
     params = getattr(cls, "__attrs_attrs__", None)
     return (
         params is not None
@@ -81,7 +90,7 @@ def _qualifies(cls: type) -> bool:
     )
 
 
-def _optional_of(type_: Any) -> Any:
+def optional_of(type_: Any) -> Any:
     """`X` for `X | None`, else None."""
     args = get_args(type_)
     if get_origin(type_) in (Union, UnionType) and len(args) == 2 and type(None) in args:
@@ -103,7 +112,7 @@ def make_structure_fn(
     TypeError for a scalar of the wrong JSON type. Other field types use `conv`'s hooks.
     """
     origin = get_origin(cls) or cls
-    if not _qualifies(origin):
+    if not qualifies(origin):
         return None
     names: dict[str, object] = {
         "__cl": origin,
@@ -141,8 +150,8 @@ def _field_code(
     source: Source | None,
 ) -> list[str]:
     name = field.name
-    names[f"__set_{name}"] = _slot(names["__cl"], name).__set__
-    inner = _optional_of(type_)
+    names[f"__set_{name}"] = slot(names["__cl"], name).__set__
+    inner = optional_of(type_)
     optional = inner is not None
     base = inner if optional else type_
     default = field.default
@@ -182,7 +191,7 @@ def _field_code(
     return lines
 
 
-def _slot(cls: Any, name: str) -> Any:
+def slot(cls: Any, name: str) -> Any:
     """The slot descriptor of field `name` (a base class holds those of inherited fields)."""
     for klass in cls.__mro__:
         if name in vars(klass):
