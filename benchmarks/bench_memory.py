@@ -136,7 +136,7 @@ def report(results: dict[str, dict[str, Any]]) -> bool:
     headers = ["row", "runs", "RSS start", "RSS @50p", "RSS end", "growth", "MiB/1000p", "s"]
     print("RSS in MiB; growth = largest sample after page 50 minus the sample at page 50.")
     print(format_table(headers, rows))
-    stream = results["stream"]["rss_mib"]
+    stream: list[float] = results["stream"]["rss_mib"]
     growth = max(stream[1:]) - stream[1]
     met = growth < 10.0
     print(
