@@ -11,9 +11,7 @@ from __future__ import annotations
 import enum
 import json
 import os
-import re
-import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from types import UnionType
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
@@ -29,6 +27,17 @@ from qoder_async._events import (
     ImageSource,
     InitialEvent,
     Rubric,
+)
+from qoder_async._hooks import (
+    fail,
+    format_datetime,
+    open_enum_hook,
+    parse_datetime,
+    scalar_hook,
+    structure_datetime,
+    structure_datetimes,
+    structure_json_object,
+    structure_str_dict,
 )
 from qoder_async._models import (
     AgentRef,
@@ -60,168 +69,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-# RFC 3339 with 0-9 fractional digits (spec section 5.9: 0, 5, 6 and 9 all occur).
-_FAST_ISO = sys.version_info >= (3, 11)
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?([Zz]|[+-]\d\d:\d\d)\Z"
-)
-
-
-def parse_datetime(value: str) -> datetime:
-    """Parse an RFC 3339 timestamp into an aware datetime; digits past microseconds are dropped.
-
-    Raises ValueError for anything else, including timestamps without an offset, and
-    TypeError for a value that is not a str.
-    """
-    if value.__class__ is not str:
-        msg = f"expected an RFC 3339 string, got {_json_name(value)}"
-        raise TypeError(msg)
-    if _FAST_ISO and value[-1:] in "Zz":
-        # Fast path: 3.11's C parser takes "Z" and up to six fractional digits; longer
-        # fractions (nanoseconds, spec 3.8) are cut to six first.
-        short = value
-        if 27 < len(value) <= 30 and value[19:20] == "." and value[26:-1].isdigit():
-            short = value[:26] + "Z"
-        if len(short) <= 27:  # the C parser would also take more digits than RFC 3339 allows
-            try:
-                return datetime.fromisoformat(short)
-            except ValueError:
-                pass
-    match = _RFC3339.match(value)
-    if match is None:
-        msg = f"not an RFC 3339 timestamp: {value!r}"
-        raise ValueError(msg)
-    year, month, day, hour, minute, second, fraction, offset = match.groups()
-    micros = int((fraction or "0")[:6].ljust(6, "0"))
-    if offset in ("Z", "z"):
-        tz = timezone.utc
-    else:
-        sign = -1 if offset[0] == "-" else 1
-        tz = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
-    return datetime(
-        int(year), int(month), int(day), int(hour), int(minute), int(second), micros, tzinfo=tz
-    )
-
-
-def format_datetime(value: datetime) -> str:
-    """An aware datetime as RFC 3339 in UTC with `Z`, fraction digits trimmed of trailing zeros.
-
-    So `.13334Z`, `.165588Z` and whole seconds come back as the API wrote them; nanosecond
-    fractions were cut to microseconds on reading (spec 3.8), the models' precision.
-    Raises ValueError for a naive datetime, which names no instant.
-    """
-    if value.tzinfo is not timezone.utc:
-        if value.tzinfo is None or value.utcoffset() is None:
-            msg = f"cannot write a naive datetime as RFC 3339: {value!r}"
-            raise ValueError(msg)
-        value = value.astimezone(timezone.utc)
-    text = value.replace(tzinfo=None).isoformat()
-    return (text.rstrip("0") if value.microsecond else text) + "Z"
-
-
-def _fail(key: str, expected: type, value: object) -> None:
-    msg = f"{key}: expected a JSON {_JSON_NAMES[expected]}, got {_json_name(value)}"
-    raise TypeError(msg)
-
-
-_JSON_NAMES: dict[type, str] = {str: "string", int: "integer", bool: "boolean"}
-
-
-def _json_name(value: object) -> str:
-    kinds = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer"}
-    kinds.update({float: "number", type(None): "null"})
-    return kinds.get(type(value), type(value).__name__)
-
-
-def _make_datetime_hook() -> Any:
-    fromisoformat = datetime.fromisoformat
-
-    def structure_datetime(value: Any, _: object) -> datetime:
-        # The hot path of every run: one call, and the API's usual shapes (UTC with "Z",
-        # 0-9 fraction digits) go straight to 3.11's C parser, nanoseconds cut first
-        # (spec 3.8); parse_datetime's regex sees only the rest. 3.10's parser lacks "Z".
-        if value.__class__ is str and value[-1:] == "Z" and _FAST_ISO:
-            if len(value) < 28:
-                try:
-                    return fromisoformat(value)
-                except ValueError:
-                    pass
-            elif len(value) < 31 and value[19:20] == ".":
-                tail = value[26:-1]
-                if tail.isdigit() and tail.isascii():
-                    return fromisoformat(value[:26] + "Z")
-        return parse_datetime(value)
-
-    return structure_datetime
-
-
-_structure_datetime = _make_datetime_hook()
-# Fire times of cron schedules (`upcoming_runs_at`) repeat across a page's deployments: a
-# bounded cache of parsed timestamps saves most of their parsing (datetimes are immutable).
-_MAX_CACHED = 4096
-_fire_times: dict[str, datetime] = {}
-
-
-def _structure_datetimes(value: object, _: object) -> tuple[datetime, ...]:
-    if value.__class__ is not list and value.__class__ is not tuple:
-        msg = f"expected a JSON array of timestamps, got {_json_name(value)}"
-        raise TypeError(msg)
-    cache = _fire_times
-    out = []
-    for item in value:
-        parsed = cache.get(item) if item.__class__ is str else None
-        if parsed is None:
-            parsed = _structure_datetime(item, None)
-            if len(cache) >= _MAX_CACHED:
-                cache.clear()
-            cache[item] = parsed
-        out.append(parsed)
-    return tuple(out)
-
-
-def _scalar_hook(kind: type) -> Any:
-    def structure_scalar(value: object, _: object) -> object:
-        # A class check: cattrs' default, kind(value), would turn 5 into "5" and JSON true
-        # into 1 where the API broke its contract.
-        if value.__class__ is not kind:
-            msg = f"expected a JSON {_JSON_NAMES[kind]}, got {_json_name(value)}"
-            raise TypeError(msg)
-        return value
-
-    return structure_scalar
-
-
-def _open_enum_hook(enum_type: type[enum.Enum]) -> Any:
-    def structure_open_enum(value: object, _: object) -> object:
-        # Unknown values become unknown members (see _models): a new status never crashes.
-        if value.__class__ is not str:
-            msg = f"expected a string for {enum_type.__name__}, got {_json_name(value)}"
-            raise TypeError(msg)
-        return enum_type(value)
-
-    return structure_open_enum
-
-
-def _structure_str_dict(value: object, _: object) -> dict[str, str]:
-    if value.__class__ is not dict:
-        msg = f"expected a JSON object of strings, got {_json_name(value)}"
-        raise TypeError(msg)
-    for key, item in value.items():
-        if item.__class__ is not str:
-            msg = f"{key}: expected a JSON string, got {_json_name(item)}"
-            raise TypeError(msg)
-    return dict(value)
-
-
-def _structure_json_object(value: object, _: object) -> dict[str, object]:
-    # Undocumented shapes (resources, budget) pass through as decoded; the copy keeps the
-    # model from sharing the caller's dict.
-    if value.__class__ is not dict:
-        msg = f"expected a JSON object, got {_json_name(value)}"
-        raise TypeError(msg)
-    return dict(value)
-
 
 # How None is written, per None-able field (spec 3, 4, 7), so that every documented example
 # round-trips exactly. "null": the API sends the key with null when there is no value (shown
@@ -314,22 +161,22 @@ def _make_converter() -> cattrs.Converter:
         forbid_extra_keys=False,
         unstruct_collection_overrides={tuple: list},
     )
-    conv.register_structure_hook(datetime, _structure_datetime)
-    conv.register_structure_hook_func(_equals(tuple[datetime, ...]), _structure_datetimes)
+    conv.register_structure_hook(datetime, structure_datetime)
+    conv.register_structure_hook_func(_equals(tuple[datetime, ...]), structure_datetimes)
     for kind in (str, int, bool):
-        conv.register_structure_hook(kind, _scalar_hook(kind))
+        conv.register_structure_hook(kind, scalar_hook(kind))
     conv.register_structure_hook_factory(_is_optional, lambda type_: _optional_hook(conv, type_))
     conv.register_structure_hook_factory(
         _is_homogeneous_tuple, lambda type_: _tuple_hook(conv, type_)
     )
     for hint, hook in (
-        (dict[str, str], _structure_str_dict),
-        (dict[str, object], _structure_json_object),
+        (dict[str, str], structure_str_dict),
+        (dict[str, object], structure_json_object),
     ):
         conv.register_structure_hook_func(_equals(hint), hook)
     conv.register_structure_hook_func(lambda type_: type_ is object, lambda value, _: value)
     for open_enum in _OPEN_ENUMS:
-        conv.register_structure_hook(open_enum, _open_enum_hook(open_enum))
+        conv.register_structure_hook(open_enum, open_enum_hook(open_enum))
     _register_event_hooks(conv)
     # Models: one generated function each (see _structure_gen); Page[X] through the same.
     conv.register_structure_hook_factory(_is_model, lambda type_: _model_hook(conv, type_))
@@ -353,7 +200,7 @@ def _model_hook(
     conv: cattrs.Converter, cls: Any, *, source: _structure_gen.Source | None = None
 ) -> Any:
     generated = _structure_gen.make_structure_fn(
-        conv, cls, datetime_hook=_structure_datetime, fail=_fail, source=source
+        conv, cls, datetime_hook=structure_datetime, fail=fail, source=source
     )
     if generated is not None:
         return generated
