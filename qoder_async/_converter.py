@@ -9,9 +9,9 @@ field as `WIRE_NONE` says.
 from __future__ import annotations
 
 import enum
-import re
-import sys
-from datetime import datetime, timedelta, timezone
+import json
+import os
+from datetime import datetime
 from types import UnionType
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
@@ -19,7 +19,7 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
-from qoder_async import _event_codec
+from qoder_async import _error_path, _event_codec, _structure_gen
 from qoder_async._errors import ResponseValidationError
 from qoder_async._events import (
     ContentBlock,
@@ -27,6 +27,17 @@ from qoder_async._events import (
     ImageSource,
     InitialEvent,
     Rubric,
+)
+from qoder_async._hooks import (
+    fail,
+    format_datetime,
+    open_enum_hook,
+    parse_datetime,
+    scalar_hook,
+    structure_datetime,
+    structure_datetimes,
+    structure_json_object,
+    structure_str_dict,
 )
 from qoder_async._models import (
     AgentRef,
@@ -46,97 +57,18 @@ from qoder_async._models import (
     TriggerType,
 )
 
-__all__ = ["WIRE_NONE", "WireNone", "converter", "format_datetime", "parse_datetime", "structure"]
+__all__ = [
+    "WIRE_NONE",
+    "WireNone",
+    "converter",
+    "decode_json",
+    "fast_path_enabled",
+    "format_datetime",
+    "parse_datetime",
+    "structure",
+]
 
 T = TypeVar("T")
-
-# RFC 3339 with 0-9 fractional digits (spec section 5.9: 0, 5, 6 and 9 all occur).
-_FAST_ISO = sys.version_info >= (3, 11)
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?([Zz]|[+-]\d\d:\d\d)\Z"
-)
-
-
-def parse_datetime(value: str) -> datetime:
-    """Parse an RFC 3339 timestamp into an aware datetime; digits past microseconds are dropped.
-
-    Raises ValueError for anything else, including timestamps without an offset.
-    """
-    if _FAST_ISO and value[-1:] in "Zz":
-        # Fast path: 3.11's C parser takes "Z" and up to six fractional digits; longer
-        # fractions (nanoseconds, spec 3.8) are cut to six first.
-        short = value
-        if 27 < len(value) <= 30 and value[19:20] == "." and value[26:-1].isdigit():
-            short = value[:26] + "Z"
-        if len(short) <= 27:  # the C parser would also take more digits than RFC 3339 allows
-            try:
-                return datetime.fromisoformat(short)
-            except ValueError:
-                pass
-    match = _RFC3339.match(value)
-    if match is None:
-        msg = f"not an RFC 3339 timestamp: {value!r}"
-        raise ValueError(msg)
-    year, month, day, hour, minute, second, fraction, offset = match.groups()
-    micros = int((fraction or "0")[:6].ljust(6, "0"))
-    if offset in ("Z", "z"):
-        tz = timezone.utc
-    else:
-        sign = -1 if offset[0] == "-" else 1
-        tz = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
-    return datetime(
-        int(year), int(month), int(day), int(hour), int(minute), int(second), micros, tzinfo=tz
-    )
-
-
-def format_datetime(value: datetime) -> str:
-    """An aware datetime as RFC 3339 in UTC with `Z`, fraction digits trimmed of trailing zeros.
-
-    So `.13334Z`, `.165588Z` and whole seconds come back as the API wrote them; nanosecond
-    fractions were cut to microseconds on reading (spec 3.8), the models' precision.
-    Raises ValueError for a naive datetime, which names no instant.
-    """
-    if value.tzinfo is not timezone.utc:
-        if value.tzinfo is None or value.utcoffset() is None:
-            msg = f"cannot write a naive datetime as RFC 3339: {value!r}"
-            raise ValueError(msg)
-        value = value.astimezone(timezone.utc)
-    text = value.replace(tzinfo=None).isoformat()
-    return (text.rstrip("0") if value.microsecond else text) + "Z"
-
-
-def _structure_datetime(value: object, _: object) -> datetime:
-    if value.__class__ is not str:
-        msg = f"expected an RFC 3339 string, got {type(value).__name__}"
-        raise TypeError(msg)
-    return parse_datetime(value)
-
-
-def _structure_optional_datetime(value: object, _: object) -> datetime | None:
-    # The most common optional field of all: one call instead of three layers.
-    return None if value is None else _structure_datetime(value, _)
-
-
-def _structure_bool(value: object, _: object) -> bool:
-    # cattrs' default is bool(value), which would read "false" as True.
-    if not isinstance(value, bool):
-        msg = f"expected a JSON boolean, got {type(value).__name__}"
-        raise TypeError(msg)
-    return value
-
-
-def _open_enum_hook(enum_type: type[enum.Enum]) -> Any:
-    members = enum_type._value2member_map_
-
-    def structure_open_enum(value: object, _: object) -> object:
-        # Unknown values are kept as plain strings: a new status must never crash a client.
-        if not isinstance(value, str):
-            msg = f"expected a string for {enum_type.__name__}, got {type(value).__name__}"
-            raise TypeError(msg)
-        return members.get(value, value)
-
-    return structure_open_enum
-
 
 # How None is written, per None-able field (spec 3, 4, 7), so that every documented example
 # round-trips exactly. "null": the API sends the key with null when there is no value (shown
@@ -187,7 +119,6 @@ WIRE_NONE: dict[type, dict[str, WireNone]] = {
 
 
 def _enum_value(value: object) -> object:
-    # Open enums hold a member or, for a value this SDK does not know, the string as it came.
     return value.value if isinstance(value, enum.Enum) else value
 
 
@@ -204,53 +135,76 @@ def _unstructure_hook(conv: cattrs.Converter, cls: type) -> Any:
     return make_dict_unstructure_fn(cls, conv, **omitted)  # type: ignore[arg-type]
 
 
+_OPEN_ENUMS = (DeploymentStatus, RunStatus, TriggerType)
+
+# Spec 4.1: the server keeps `cas_config` inside `metadata`; the model lifts it out so that
+# `metadata` is the caller's strings. A top-level `cas_config` (never sent by the API) is
+# read when metadata has none, so that older stored JSON still reads.
+_LIFT_CAS_CONFIG = """
+metadata = o.get("metadata", NOTHING)
+cas_config = o.get("cas_config")
+if metadata.__class__ is dict and "cas_config" in metadata:
+    cas_config = metadata["cas_config"]
+    metadata = {k: x for k, x in metadata.items() if k != "cas_config"}
+"""
+
+
 def _make_converter() -> cattrs.Converter:
     # Our models use PEP 563 string annotations. cattrs before 26.1 resolves them by calling
     # typing.get_type_hints on the parameterised alias (`Page[Deployment]`), which raises
     # TypeError; resolved once on the generic class itself, they are never looked up again.
     attrs.resolve_types(Page)
-    # detailed_validation=False: generated structuring code without per-field error
-    # bookkeeping; failures are re-raised as ResponseValidationError by `structure`.
+    # detailed_validation=False: no per-field error bookkeeping on the hot path; failures
+    # are re-raised as ResponseValidationError by `structure`, which then finds the path.
     conv = cattrs.Converter(
         detailed_validation=False,
         forbid_extra_keys=False,
         unstruct_collection_overrides={tuple: list},
     )
-    conv.register_structure_hook(datetime, _structure_datetime)
-    conv.register_structure_hook(bool, _structure_bool)
+    conv.register_structure_hook(datetime, structure_datetime)
+    conv.register_structure_hook_func(_equals(tuple[datetime, ...]), structure_datetimes)
+    for kind in (str, int, bool):
+        conv.register_structure_hook(kind, scalar_hook(kind))
     conv.register_structure_hook_factory(_is_optional, lambda type_: _optional_hook(conv, type_))
     conv.register_structure_hook_factory(
         _is_homogeneous_tuple, lambda type_: _tuple_hook(conv, type_)
     )
-    conv.register_structure_hook(Union[datetime, None], _structure_optional_datetime)  # noqa: UP007
-    # Undocumented shapes (resources, budget) pass through as the decoded JSON.
+    for hint, hook in (
+        (dict[str, str], structure_str_dict),
+        (dict[str, object], structure_json_object),
+    ):
+        conv.register_structure_hook_func(_equals(hint), hook)
     conv.register_structure_hook_func(lambda type_: type_ is object, lambda value, _: value)
-    for open_enum in (DeploymentStatus, RunStatus, TriggerType):
-        conv.register_structure_hook(Union[open_enum, str], _open_enum_hook(open_enum))  # noqa: UP007
-    run_status = Union[RunStatus, str]  # noqa: UP007
-    conv.register_structure_hook(
-        Union[RunStatus, str, None],  # noqa: UP007
-        _optional(_open_enum_hook(RunStatus), run_status),
-    )
-
+    for open_enum in _OPEN_ENUMS:
+        conv.register_structure_hook(open_enum, open_enum_hook(open_enum))
     _register_event_hooks(conv)
-
-    structure_deployment_fields = cattrs.gen.make_dict_structure_fn(Deployment, conv)
-
-    def structure_deployment(value: object, _: object) -> Deployment:
-        if not isinstance(value, dict):
-            msg = f"a deployment must be an object, got {type(value).__name__}"
-            raise TypeError(msg)
-        metadata = value.get("metadata")
-        if isinstance(metadata, dict) and "cas_config" in metadata:
-            # Lift the server-managed cas_config out so `metadata` is the caller's strings.
-            user = {k: v for k, v in metadata.items() if k != "cas_config"}
-            value = {**value, "metadata": user, "cas_config": metadata["cas_config"]}
-        return structure_deployment_fields(value, Deployment)
-
-    conv.register_structure_hook(Deployment, structure_deployment)
+    # Models: one generated function each (see _structure_gen); Page[X] through the same.
+    conv.register_structure_hook_factory(_is_model, lambda type_: _model_hook(conv, type_))
+    lift = _structure_gen.Source(
+        _LIFT_CAS_CONFIG, {"metadata": "metadata", "cas_config": "cas_config"}, {}
+    )
+    conv.register_structure_hook(Deployment, _model_hook(conv, Deployment, source=lift))
     _register_unstructure_hooks(conv)
     return conv
+
+
+def _equals(hint: object) -> Any:
+    return lambda type_: type_ == hint
+
+
+def _is_model(type_: Any) -> bool:
+    return attrs.has(get_origin(type_) or type_)
+
+
+def _model_hook(
+    conv: cattrs.Converter, cls: Any, *, source: _structure_gen.Source | None = None
+) -> Any:
+    generated = _structure_gen.make_structure_fn(
+        conv, cls, datetime_hook=structure_datetime, fail=fail, source=source
+    )
+    if generated is not None:
+        return generated
+    return cattrs.gen.make_dict_structure_fn(cls, conv)
 
 
 def _register_event_hooks(conv: cattrs.Converter) -> None:
@@ -308,9 +262,10 @@ def _one_kind(structure_any: Any) -> Any:
 
 def _register_unstructure_hooks(conv: cattrs.Converter) -> None:
     conv.register_unstructure_hook(datetime, format_datetime)
-    for open_enum in (DeploymentStatus, RunStatus, TriggerType):
-        for union in (Union[open_enum, str], Union[open_enum, str, None]):  # noqa: UP007
-            conv.register_unstructure_hook(union, _enum_value)
+    for open_enum in _OPEN_ENUMS:
+        # The raw value, also for a plain string a caller put in a model by hand.
+        for hint in (open_enum, Union[open_enum, None]):  # noqa: UP007
+            conv.register_unstructure_hook(hint, _enum_value)
     # Class hooks (events, Deployment) take precedence over this factory for the others.
     conv.register_unstructure_hook_factory(attrs.has, lambda cls: _unstructure_hook(conv, cls))
     unstructure_fields = _unstructure_hook(conv, Deployment)
@@ -370,14 +325,71 @@ def _optional(hook: Any, inner: object) -> Any:
 converter = _make_converter()
 
 
+def _load_fast_path() -> Any:
+    # The msgspec fast path (the `fast` extra) unless QODER_FAST=0; never imported without it.
+    if os.environ.get("QODER_FAST", "").strip() == "0":
+        return None
+    try:
+        from qoder_async import _fast
+    except ImportError:
+        return None
+    return _fast
+
+
+_fast = _load_fast_path()
+
+
+def fast_path_enabled() -> bool:
+    """Whether `decode_json` uses msgspec (installed, and QODER_FAST is not "0")."""
+    return _fast is not None
+
+
 def structure(data: object, cls: type[T]) -> T:
-    """Structure decoded JSON into `cls`, raising ResponseValidationError on any mismatch."""
+    """Structure decoded JSON into `cls`, raising ResponseValidationError on any mismatch.
+
+    The error names the JSON path of the value that does not fit (its `path`/`json_path`).
+    """
     try:
         return converter.structure(data, cls)
     except (cattrs.BaseValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        name = getattr(cls, "__name__", str(cls))
-        msg = f"response does not match the {name} shape: {exc!r}"
+        raise shape_error(data, cls, exc, "response") from exc
+
+
+def shape_error(data: object, cls: Any, exc: Exception, what: str) -> ResponseValidationError:
+    """The error for `data` that failed to structure as `cls` with `exc`, naming the path.
+
+    The path is found only now, on the error path, so that structuring pays nothing for it.
+    """
+    name = getattr(cls, "__name__", str(cls))
+    if get_origin(cls) is not None:
+        name = f"{get_origin(cls).__name__}[{', '.join(a.__name__ for a in get_args(cls))}]"
+    try:
+        path, reason = _error_path.locate(converter, data, cls)
+    except Exception:
+        return ResponseValidationError(f"{what} does not match the {name} shape: {exc!r}")
+    error = ResponseValidationError("", path=path)
+    error.args = (f"{what} does not match the {name} shape at {error.json_path}: {reason}",)
+    return error
+
+
+def decode_json(content: bytes | str, cls: type[T], *, fast: bool = True) -> T:
+    """Decode a JSON body straight into `cls`: the msgspec fast path when it is available.
+
+    Gives exactly what `structure(json.loads(content), cls)` gives (tests/test_fast.py):
+    whatever the fast path does not accept is decoded by that default path, so errors are
+    its ResponseValidationError. `fast=False` forces the default path.
+    """
+    if fast and _fast is not None:
+        try:
+            return _fast.decoder(converter, cls)(content)  # type: ignore[no-any-return]
+        except _fast.ERRORS:
+            pass
+    try:
+        data = json.loads(content)
+    except ValueError as exc:
+        msg = f"the response body is not JSON ({exc})"
         raise ResponseValidationError(msg) from exc
+    return structure(data, cls)
 
 
 # Pre-build the hot structuring paths at import so the first page pays no code generation.

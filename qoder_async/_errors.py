@@ -236,7 +236,31 @@ class ResponseValidationError(QoderError):
     Also raised for JSON nested too deeply or holding numbers out of range, and for a body
     over the client's `max_response_bytes`. Not retried: the same request would get the
     same body.
+
+    `path` holds the keys and list indices from the body's root to the value that does not
+    fit (`("data", 3, "trigger_context", "type")`, `()` for the body itself) and `json_path`
+    the same as JSONPath (`"$.data[3].trigger_context.type"`); both are None when the body
+    is not JSON at all or the error is not about one value.
     """
+
+    def __init__(self, message: str, *, path: tuple[str | int, ...] | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+    @property
+    def json_path(self) -> str | None:
+        """`path` as JSONPath, e.g. `$.data[3].trigger_context.type`; None without a path."""
+        if self.path is None:
+            return None
+        parts = ["$"]
+        for part in self.path:
+            if isinstance(part, int):
+                parts.append(f"[{part}]")
+            elif part.isidentifier() and part.isascii():
+                parts.append(f".{part}")
+            else:
+                parts.append(f"[{part!r}]")
+        return "".join(parts)
 
 
 class PaginationError(QoderError):

@@ -3,9 +3,17 @@
 Field names equal the JSON keys, with one exception: `Deployment.cas_config` is the
 server-managed `metadata.cas_config` object lifted out of `metadata`, so that `metadata`
 holds only the caller's string keys. Every field the spec marks Qoder-specific, or that
-older copies of the docs leave out, is optional. Enum-typed fields hold the enum member
-when the value is known and the raw string otherwise, so a new status never crashes an
-old client (`run.status == "completed"` works either way, the enums are `str` enums).
+older copies of the docs leave out, is optional.
+
+Enum-typed fields always hold an enum member, so an IDE and a type checker see the known
+values. A value this SDK does not know yet (a new status) still parses: the enum makes an
+"unknown member" for it (`RunStatus("cancelling")`, not one of `list(RunStatus)`, with
+`.known` False), so a new status never crashes an old client. The enums are `str` enums:
+`run.status == "cancelling"` works either way, and `to_dict` writes the raw value.
+
+Models are hashable: fields holding JSON objects (`metadata`, `resources`, `budget`) take
+no part in the hash, but do in `==`, so equal models hash equal (mutable dicts cannot be
+hashed, and copying them into immutable mappings would slow every page down).
 """
 
 from __future__ import annotations
@@ -42,11 +50,45 @@ __all__ = [
 T = TypeVar("T")
 
 
+# How many unknown values each enum remembers: a server cannot grow memory without bound
+# by sending ever new values, while the few real new ones keep one member each.
+_MAX_UNKNOWN = 64
+
+
 class _StrEnum(str, enum.Enum):
-    """A str enum whose str() is its wire value, as in f-strings and logs."""
+    """A str enum whose str() is its wire value, and which keeps values it does not know."""
+
+    # Hash as the wire string on every Python version (3.10's Enum hashes the member's name),
+    # so that a member and its string, equal by `==`, also hash equal.
+    __hash__ = str.__hash__
 
     def __str__(self) -> str:
-        return str(self.value)
+        return str(self._value_)
+
+    def __repr__(self) -> str:
+        if self._name_ is None:
+            return f"{type(self).__name__}({self._value_!r})"
+        return f"<{type(self).__name__}.{self._name_}: {self._value_!r}>"
+
+    @property
+    def known(self) -> bool:
+        """Whether this SDK knows the value; False for a value the API added later."""
+        return self._name_ is not None
+
+    @classmethod
+    def _missing_(cls, value: object) -> _StrEnum | None:
+        # Forward compatibility (design: unknown enum values are kept): any string becomes
+        # an unknown member, named None, outside `list(cls)`. The first ones are cached, so
+        # that the same unknown value gives the same member.
+        if not isinstance(value, str):
+            return None
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member._name_ = None  # type: ignore[assignment]
+        unknown = cls._value2member_map_
+        if len(unknown) < len(cls._member_names_) + _MAX_UNKNOWN:
+            return unknown.setdefault(value, member)  # type: ignore[return-value]
+        return member
 
 
 class DeploymentStatus(_StrEnum):
@@ -170,19 +212,19 @@ class Deployment:
     agent: AgentRef
     environment_id: str
     initial_events: tuple[InitialEvent, ...] = ()
-    resources: tuple[dict[str, object], ...] = ()
+    resources: tuple[dict[str, object], ...] = attrs.field(default=(), hash=False)
     vault_ids: tuple[str, ...] = ()
-    metadata: dict[str, str] = attrs.field(factory=dict)
+    metadata: dict[str, str] = attrs.field(factory=dict, hash=False)
     cas_config: CasConfig | None = None
     schedule: Schedule | None = None
-    status: DeploymentStatus | str
+    status: DeploymentStatus
     paused_reason: PausedReason | None = None
     archived_at: datetime | None = None
     created_at: datetime
     updated_at: datetime | None = None
     # Seen only in the official SDK's models (spec 4.1), passed through untouched.
     environment_variables: str | None = None
-    budget: dict[str, object] | None = None
+    budget: dict[str, object] | None = attrs.field(default=None, hash=False)
 
     @property
     def is_archived(self) -> bool:
@@ -194,7 +236,7 @@ class Deployment:
 class TriggerContext:
     """What triggered a run; `scheduled_at` is set for scheduled runs."""
 
-    type: TriggerType | str
+    type: TriggerType
     scheduled_at: datetime | None = None
 
 
@@ -221,7 +263,7 @@ class DeploymentRun:
     type: str = "deployment_run"
     deployment_id: str
     agent: AgentRef
-    status: RunStatus | str | None = None
+    status: RunStatus | None = None
     error: RunError | None = None
     trigger_context: TriggerContext
     session_id: str | None = None
@@ -255,11 +297,12 @@ class DeploymentRun:
         return self.triggered_at or self.created_at
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Page(Generic[T]):
     """One page of a cursor-paginated listing (spec 2.3).
 
     `first_id`/`last_id` are None on an empty page; `next_page` is the opaque forward cursor.
+    Its repr names the item count and the cursors, not the items.
     """
 
     data: tuple[T, ...]
@@ -268,3 +311,12 @@ class Page(Generic[T]):
     # None when the server leaves it out: a `next_page` then still continues (spec 7.4).
     has_more: bool | None = None
     next_page: str | None = None
+
+    def __repr__(self) -> str:
+        # A page holds up to 1000 items: printing them all would bury what matters here.
+        kind = type(self.data[0]).__name__ if self.data else "items"
+        return (
+            f"<Page of {len(self.data)} {kind} first_id={self.first_id!r}"
+            f" last_id={self.last_id!r} has_more={self.has_more!r}"
+            f" next_page={self.next_page!r}>"
+        )

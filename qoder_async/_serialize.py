@@ -9,7 +9,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 import attrs
 import cattrs
 
-from qoder_async._converter import converter
+from qoder_async._converter import converter, shape_error
 from qoder_async._models import Page
 
 __all__ = ["from_dict", "to_dict", "to_json"]
@@ -44,8 +44,9 @@ def from_dict(cls: type[T], data: object) -> T:
 
     The inverse of `to_dict`: `from_dict(type(x), to_dict(x)) == x`. A page needs its item
     type: `from_dict(Page[Deployment], data)`. The unions `InitialEvent`, `ContentBlock`,
-    `ImageSource`, `DocumentSource` and `Rubric` are accepted too. Raises ValueError if `data` does not have
-    the shape of `cls`, TypeError if `cls` is not a model.
+    `ImageSource`, `DocumentSource` and `Rubric` are accepted too. Raises ValueError,
+    naming the JSON path of the first value that does not fit, if `data` does not have the
+    shape of `cls`; TypeError if `cls` is not a model.
     """
     if cls is Page:
         msg = "from_dict needs the item type of a page: Page[Deployment] or Page[DeploymentRun]"
@@ -57,6 +58,5 @@ def from_dict(cls: type[T], data: object) -> T:
     try:
         return converter.structure(data, cls)
     except (cattrs.BaseValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        name = getattr(cls, "__name__", str(cls))
-        msg = f"data does not have the {name} shape: {exc!r}"
-        raise ValueError(msg) from exc
+        # The message names the JSON path of the value that does not fit.
+        raise ValueError(str(shape_error(data, cls, exc, "data"))) from exc

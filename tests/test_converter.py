@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -130,18 +131,24 @@ def test_older_small_run_shape_structures() -> None:
 
 
 def test_unknown_fields_are_ignored_and_unknown_enums_kept() -> None:
-    """New fields are ignored and new enum values are kept as plain strings."""
+    """New fields are ignored and new enum values are kept as unknown members."""
     raw = _example("deployment_run_2")
     raw["brand_new_field"] = {"x": 1}
     raw["status"] = "cancelling"
     raw["trigger_context"] = {"type": "webhook", "extra": True}
     run = structure(raw, DeploymentRun)
     assert run.status == "cancelling"
-    assert not isinstance(run.status, RunStatus)
+    assert isinstance(run.status, RunStatus)
+    assert run.status is not None
+    assert not run.status.known
+    assert run.status not in list(RunStatus)
     assert run.trigger_context.type == "webhook"
+    assert isinstance(run.trigger_context.type, TriggerType)
     deployment_raw = _example("deployment_1")
     deployment_raw["status"] = "suspended"
-    assert structure(deployment_raw, Deployment).status == "suspended"
+    status = structure(deployment_raw, Deployment).status
+    assert status == "suspended"
+    assert repr(status) == "DeploymentStatus('suspended')"
 
 
 def test_event_content_may_be_a_list_of_blocks() -> None:
@@ -228,3 +235,85 @@ def test_parse_datetime_rejects_non_rfc3339(text: str) -> None:
     """Dates without time or offset, and malformed fractions, are refused."""
     with pytest.raises(ValueError, match="RFC 3339"):
         parse_datetime(text)
+
+
+def _set(path: tuple[str | int, ...], value: object) -> Any:
+    def mutate(raw: Any) -> None:
+        for part in path[:-1]:
+            raw = raw[part]
+        if value is _DROP:
+            del raw[path[-1]]
+        else:
+            raw[path[-1]] = value
+
+    return mutate
+
+
+_DROP = object()
+
+
+@pytest.mark.parametrize(
+    ("name", "mutate", "path", "reason"),
+    [
+        (
+            "page_deployment_run_1",
+            _set(("data", 0, "trigger_context", "type"), 5),
+            ("data", 0, "trigger_context", "type"),
+            "expected a string for TriggerType, got integer",
+        ),
+        (
+            "page_deployment_run_1",
+            _set(("data", 0, "agent"), _DROP),
+            ("data", 0, "agent"),
+            "required key is missing",
+        ),
+        (
+            "page_deployment_run_1",
+            _set(("data", 0, "created_at"), "2026-06-14"),
+            ("data", 0, "created_at"),
+            "not an RFC 3339 timestamp",
+        ),
+        ("page_deployment_run_1", _set(("has_more",), "x"), ("has_more",), "JSON boolean"),
+        (
+            "page_deployment_1",
+            _set(("data", 0, "metadata", "cas_config", "config", "max_retries"), "3"),
+            ("data", 0, "metadata", "cas_config", "config", "max_retries"),
+            "expected a JSON integer, got string",
+        ),
+        (
+            "page_deployment_1",
+            _set(("data", 0, "metadata", "on call"), 5),
+            ("data", 0, "metadata", "on call"),
+            "expected a JSON string",
+        ),
+        (
+            "page_deployment_1",
+            _set(("data", 0, "schedule", "upcoming_runs_at", 1), None),
+            ("data", 0, "schedule", "upcoming_runs_at", 1),
+            "RFC 3339",
+        ),
+    ],
+)
+def test_validation_errors_name_the_json_path(
+    name: str, mutate: Any, path: tuple[str | int, ...], reason: str
+) -> None:
+    """ResponseValidationError says which value of the body does not fit, and why."""
+    raw = _example(name)
+    mutate(raw)
+    cls: Any = Page[DeploymentRun] if "run" in name else Page[Deployment]
+    with pytest.raises(ResponseValidationError, match=reason) as info:
+        structure(raw, cls)
+    assert info.value.path == path
+    assert info.value.json_path is not None
+    assert info.value.json_path in str(info.value)
+
+
+def test_json_path_quotes_keys_that_are_not_names() -> None:
+    """Keys that are not identifiers are written in brackets; the whole body is `$`."""
+    error = ResponseValidationError("x", path=("data", 0, "metadata", "on call"))
+    assert error.json_path == "$.data[0].metadata['on call']"
+    assert ResponseValidationError("x", path=()).json_path == "$"
+    assert ResponseValidationError("x").json_path is None
+    with pytest.raises(ResponseValidationError, match=r"at \$: expected a JSON object") as info:
+        structure([], Page[Deployment])
+    assert info.value.path == ()

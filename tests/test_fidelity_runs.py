@@ -9,7 +9,14 @@ import attrs
 import httpx
 import pytest
 
-from qoder_async import AgentRef, DeploymentRun, QoderClient, TriggerContext
+from qoder_async import (
+    AgentRef,
+    DeploymentRun,
+    QoderClient,
+    RunStatus,
+    TriggerContext,
+    TriggerType,
+)
 from qoder_async.testing import FakeQoderAPI
 from tests.helpers import NOW, connect
 
@@ -72,7 +79,7 @@ def test_finished_rule_for_both_shapes() -> None:
         id="drun_1",
         deployment_id="dep_1",
         agent=AgentRef(id="agent_1", version=1),
-        trigger_context=TriggerContext(type="manual"),
+        trigger_context=TriggerContext(type=TriggerType.MANUAL),
         created_at=datetime(2026, 6, 14, tzinfo=timezone.utc),
     )
     assert base.is_terminal
@@ -84,7 +91,7 @@ def test_finished_rule_for_both_shapes() -> None:
         ("skipped", True),
         ("cancelling", False),
     ]:
-        assert attrs.evolve(base, status=status).is_terminal is final
+        assert attrs.evolve(base, status=RunStatus(status)).is_terminal is final
 
 
 async def test_fake_serves_minimal_runs_on_request() -> None:

@@ -376,7 +376,8 @@ def strategy(hint: Any) -> st.SearchStrategy[Any]:
             )
         return st.builds(hint, **fields)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return st.sampled_from(hint)
+        # Known members and values this SDK does not know (kept as unknown members).
+        return st.sampled_from(hint) | st.text(max_size=8).map(hint)
     return {
         str: st.text(max_size=12),
         int: st.integers(),
