@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
     import anyio
-    from anyio.abc import TaskGroup
 
+    from qoder_async._taskgroup import Spawner
     from qoder_async._transport import Transport
 
 __all__ = ["Resource", "check_server_id", "source_limiter"]
@@ -62,7 +62,7 @@ class Resource:
 
     __slots__ = ("_task_group", "_transport")
 
-    def __init__(self, transport: Transport, task_group: Callable[[], TaskGroup | None]) -> None:
+    def __init__(self, transport: Transport, task_group: Callable[[], Spawner | None]) -> None:
         self._transport = transport
         self._task_group = task_group
 
@@ -108,15 +108,18 @@ class Resource:
         # Bulk paging keeps its own pace (spec 2.2), one Spacing per cursor chain.
         spacing = transport.spacing()
 
-        async def fetch_page(query: dict[str, str]) -> Page[M]:
-            data = await _counted(
+        # Returns the decoded JSON: the Pager advances its cursor from it and structures
+        # the page once the next request is on the wire.
+        async def fetch_page(query: dict[str, str]) -> object:
+            return await _counted(
                 lambda: transport.request("GET", path, params=query, spacing=spacing)
             )
-            return structure(data, page_type)
 
         return Pager(
             fetch_page,
             params,
+            structure=lambda data: structure(data, page_type),
+            path=path,
             limit=limit,
             max_items=max_items,
             prefetch=prefetch,
