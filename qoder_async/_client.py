@@ -239,10 +239,13 @@ class QoderClient:
         """
         if self._parent is not None:
             return
+        # Cancelled first, awaited last: a consumer that a cancelled prefetch leaves waiting
+        # then fetches in place and meets the closed transport (ClientClosedError).
+        self._host.cancel()
         try:
-            await self._host.aclose()
-        finally:
             await self._transport.aclose()
+        finally:
+            await self._host.aclose()
 
     def __repr__(self) -> str:
         # Never the PAT: reprs end up in logs and tracebacks.

@@ -198,7 +198,9 @@ class FanOut:
         self._current: _Stream | None = None
         self._waiter: anyio.Event | None = None
         self._closed = False
+        self._exhausted = False
         self._started = False
+        self._delivered = 0
         # Bookkeeping for resume_state(): every deployment is in exactly one of these,
         # or not reached yet. `_live` holds opened streams not handed out whole, in order.
         self._done: list[str] = list(resume.done) if resume else []
@@ -223,14 +225,45 @@ class FanOut:
             raise StopAsyncIteration
         try:
             if self._order == "arrival":
-                return await self._next_arrival()
-            return await self._next_merged()
+                run = await self._next_arrival()
+            else:
+                run = await self._next_merged()
         except BaseException:
             # Any error (or cancellation) ends the fan-out: stop every other request now.
             self._close_streams()
             with anyio.CancelScope(shield=True):
                 await self._close_source()
             raise
+        self._delivered += 1
+        return run
+
+    def __repr__(self) -> str:
+        # What it lists and how far it got; the PAT lives in the transport, never here.
+        if self._exhausted:
+            state = "exhausted"
+        elif self._closed:
+            state = "closed"
+        else:
+            state = "open" if self._started else "new"
+        if self.source_error is not None:
+            source = "failed"
+        else:
+            source = "done" if self._source_done else "reading"
+        parts = [f"filters={self._params!r}"] if self._params else []
+        if self._limit is not None:
+            parts.append(f"limit={self._limit}")
+        parts += [
+            f"order={self._order!r}",
+            f"concurrency={self._concurrency}",
+            f"delivered={self._delivered}",
+            f"open={len(self._streams)}",
+            f"done={len(self._done)}",
+            f"failed={len(self.failed)}",
+            f"skipped={len(self.skipped)}",
+            f"source={source!r}",
+            f"state={state!r}",
+        ]
+        return f"FanOut({', '.join(parts)})"
 
     async def __aenter__(self) -> Self:
         await self._helpers.__aenter__()
@@ -334,6 +367,7 @@ class FanOut:
     def _finish(self) -> NoReturn:
         """End the iteration: FanOutError if something could not be listed, else stop."""
         self._closed = True
+        self._exhausted = True
         unhandled = self.failed if self._on_error == "raise_at_end" else {}
         if not unhandled and self.source_error is None:
             raise StopAsyncIteration

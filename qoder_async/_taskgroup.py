@@ -134,14 +134,19 @@ class BackgroundHost:
             raise RuntimeError(msg)
         self._queued.append((contextvars.copy_context(), func, args))
 
+    def cancel(self) -> None:
+        """Cancel the host and every helper, and accept no more; idempotent."""
+        self._closed = True
+        if self._scope is not None:
+            self._scope.cancel()
+
     async def aclose(self) -> None:
         """Cancel the host and every helper, and wait for them to end; idempotent."""
-        self._closed = True
-        if not self._alive or self._scope is None or self._ended is None:
+        self.cancel()
+        if not self._alive or self._ended is None:
             return
         if self._home is not _home(running_library()):
             return  # its event loop is gone or is another one: nothing there can be awaited
-        self._scope.cancel()
         # Shielded: even a caller being cancelled leaves no helper running behind it.
         with anyio.CancelScope(shield=True):
             await self._ended.wait()

@@ -915,3 +915,29 @@ async def test_without_async_with_client_a_fan_out_lists_everything(order: Order
     with pytest.raises(ClientClosedError):
         async for _ in client.deployments.list_runs_across(list(fleet), order=order):
             pass  # pragma: no cover - refused before the first run
+
+
+async def test_a_fan_out_repr_shows_its_progress() -> None:
+    """The repr names the filters, order, counts and state, never the PAT."""
+    api = FakeQoderAPI(pat="pt-secret-token")
+    fleet = _fleet(api, [4, 9, 2])
+    async with connect(api) as client:
+        fan = client.deployments.list_runs_across(list(fleet), limit=3, concurrency=2)
+        assert repr(fan) == (
+            "FanOut(limit=3, order='arrival', concurrency=2, delivered=0, open=0, done=0,"
+            " failed=0, skipped=0, source='reading', state='new')"
+        )
+        async with fan:
+            first = [run.id async for run in fan]
+        assert len(first) == 15
+        assert repr(fan).endswith(
+            "delivered=15, open=0, done=3, failed=0, skipped=0, source='done', state='exhausted')"
+        )
+        stopped = client.deployments.list_runs_across(list(fleet), status="completed")
+        async with stopped:
+            async for _ in stopped:
+                break
+        assert "filters={'status': 'completed'}" in repr(stopped)
+        assert "delivered=1" in repr(stopped)
+        assert "state='closed'" in repr(stopped)
+        assert "pt-secret-token" not in repr(fan) + repr(stopped)

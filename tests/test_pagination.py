@@ -561,3 +561,35 @@ def test_pager_arguments_are_checked() -> None:
         Pager(never, {}, structure=structure, max_items=math.pi)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="at most one cursor"):
         Pager(never, {"after_id": "a", "page": "b"}, structure=structure)
+
+
+async def test_a_pager_repr_shows_what_it_lists_and_how_far_it_got() -> None:
+    """The repr names the path, filters, progress, resume cursor and state, never the PAT."""
+    api = FakeQoderAPI(pat="pt-secret-token")
+    deployment_id, ids = deployment_with_runs(api, 25)
+    async with connect(api) as client:
+        pager = client.deployments.list_runs(deployment_id, status="completed", limit=10)
+        assert repr(pager) == (
+            f"Pager(path='/deployments/{deployment_id}/runs', filters={{'status': 'completed'}},"
+            " limit=10, prefetch=1, delivered=0, resume_cursor=None, state='new')"
+        )
+        iterator = pager.__aiter__()
+        await iterator.__anext__()
+        assert "delivered=1" in repr(pager)
+        assert f"resume_cursor={ids[0]!r}" in repr(pager)
+        assert "state='open'" in repr(pager)
+        await pager.aclose()
+        assert "state='closed'" in repr(pager)
+        done = client.deployments.list_runs(deployment_id, max_items=3, before_id=ids[5])
+        assert [run.id async for run in done] == ids[:5][::-1][:3]
+        assert repr(done).endswith(
+            f"max_items=3, backward=True, prefetch=1, delivered=3,"
+            f" resume_cursor={ids[2]!r}, state='exhausted')"
+        )
+        api.faults.append(Fault(status=500))
+        failing = client.with_options(max_retries=0).deployments.list_runs(deployment_id)
+        with pytest.raises(ServerError):
+            await failing.__aiter__().__anext__()
+        assert "state='failed'" in repr(failing)
+        for shown in (pager, done, failing):
+            assert "pt-secret-token" not in repr(shown)
