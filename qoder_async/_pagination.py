@@ -4,11 +4,14 @@ How prefetch stays safe (the code below keeps each of these):
 - One request per chain. The cursor chain is serial (page n+1's cursor is known only once
   page n has arrived), so at most one request per pager is ever in flight. The chain is
   advanced from the page's raw JSON (`_chain.read_head`), so that request can go out before
-  page n is structured.
+  page n is structured; the same reading drops ids already passed on (no duplicates) and
+  counts toward `max_items`, forward or backward alike.
 - Our own decode hides behind the network. A page that has arrived is structured only once
   the next request is on its way: when the transport reports it sent (`_launch.on_launch`:
   httpcore's trace once the request is written, at once for in-process transports, or when
   it is parked behind a limit or a back-off), or at once when no request follows now.
+  A consumer seen coming back before the request fetched ahead was sent (one that computes
+  without awaiting) gets each later page only once that request is on its way.
 - Bounded. Pages fetched and not handed out never exceed `prefetch`, except that a consumer
   already waiting is owed the page about to arrive, so the request after it may go out too:
   at most `prefetch + 1` pages are held, the consumer's one included.
