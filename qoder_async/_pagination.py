@@ -291,5 +291,8 @@ class _ItemIterator(Generic[T]):
             self._items, self._index = page.data, 0
         item = self._items[self._index]
         self._index += 1
-        self._pager._handed_out(item, 1)
+        # Inlined `_handed_out`: this runs once per item.
+        pager = self._pager
+        pager._resume_cursor = item.id
+        pager._handed += 1
         return item
