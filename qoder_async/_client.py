@@ -22,14 +22,15 @@ from qoder_async._raw import QoderClientWithRawResponse
 from qoder_async._retry import RetryPolicy
 from qoder_async._runs import DeploymentRuns
 from qoder_async._sentinel import NOT_GIVEN, NotGiven
-from qoder_async._taskgroup import HelperTaskGroup
+from qoder_async._taskgroup import BackgroundHost, HelperTaskGroup
 from qoder_async._transport import Settings, Transport
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from anyio.abc import TaskGroup
     from typing_extensions import Self
+
+    from qoder_async._taskgroup import Spawner
 
 __all__ = ["DEFAULT_BASE_URL", "QoderClient"]
 
@@ -59,8 +60,10 @@ class QoderClient:
     caps a response body, enforced while reading. A caller's `http_client` is used as is
     and never closed by this client.
 
-    Inside `async with`, listings prefetch their next page in the client's task group;
-    a client used without `async with` still works but fetches each page on demand.
+    Listings prefetch their next page in background tasks the client owns: inside
+    `async with`, in the block's task group; used without it (say, created in a web app's
+    startup and closed with `aclose()`), in a task group the client starts on first need.
+    Either way `aclose()` (or leaving the block) cancels them and waits for them.
     `workspace_id` and `betas` send the `qoder-workspace-id` and `x-qoder-beta` headers
     that the official SDKs send; the docs do not mention them (spec 1), so both are
     optional pass-throughs. Raises ValueError/TypeError for a missing or bad option, before
@@ -143,6 +146,7 @@ class QoderClient:
         # Set on with_options() views: they prefetch in, and live as long as, the client.
         self._parent = parent
         self._helpers = HelperTaskGroup()
+        self._host = BackgroundHost()
         self.deployments = Deployments(transport, self._prefetch_group)
         self.deployment_runs = DeploymentRuns(transport, self._prefetch_group)
         self._raw: QoderClientWithRawResponse | None = None
@@ -214,10 +218,16 @@ class QoderClient:
         view._setup(self._transport.copy(settings), parent=self)
         return view
 
-    def _prefetch_group(self) -> TaskGroup | None:
+    def _prefetch_group(self) -> Spawner | None:
         if self._parent is not None:
             return self._parent._prefetch_group()
-        return self._helpers.group
+        group = self._helpers.group
+        if group is not None:
+            return group
+        if self._transport.closed:
+            return None
+        # Not entered with `async with`: prefetch in the client's own background host.
+        return self._host.spawner()
 
     async def __aenter__(self) -> Self:
         if self._transport.closed:
@@ -242,11 +252,20 @@ class QoderClient:
             await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool (unless it was the caller's); idempotent.
+        """Cancel background prefetches and close the connection pool; idempotent.
 
+        Waits until every prefetch task has ended. A caller's `http_client` is left open.
         On a `with_options` view this does nothing: the client it came from owns the pool.
         """
-        await self._transport.aclose()
+        if self._parent is not None:
+            return
+        # Cancelled first, awaited last: a consumer that a cancelled prefetch leaves waiting
+        # then fetches in place and meets the closed transport (ClientClosedError).
+        self._host.cancel()
+        try:
+            await self._transport.aclose()
+        finally:
+            await self._host.aclose()
 
     def __repr__(self) -> str:
         # Never the PAT: reprs end up in logs and tracebacks.

@@ -6,7 +6,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
 __all__ = ["launched", "on_launch", "trace"]
 
@@ -24,8 +24,16 @@ def launched() -> None:
         callback()
 
 
-async def trace(event: str, info: object) -> None:
+async def trace(event: str, info: Mapping[str, object]) -> None:
     """The httpx `trace` extension: reports `launched()` once the request body is sent."""
     # httpcore reports each step; the request is on the wire once its body is sent.
     if event.endswith("send_request_body.complete"):
         launched()
+    elif event.endswith("send_request_body.started"):
+        # Each later step would call us again for nothing (6 calls, about 8 µs per request):
+        # httpcore reads the extension anew for each step, so dropping it ends them. A retry
+        # of this request is then not traced, which is fine: it was reported sent already.
+        request = info.get("request")
+        extensions = getattr(request, "extensions", None)
+        if isinstance(extensions, dict):
+            extensions.pop("trace", None)

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, TypeVar, cast
 
 import attrs
 
+from qoder_async._chain import Chain
 from qoder_async._converter import structure
 from qoder_async._errors import ResponseValidationError
 from qoder_async._models import Deployment, DeploymentRun, Page
-from qoder_async._pagination import Chain, Pager
+from qoder_async._pagination import Pager
 from qoder_async._params import check_id, check_idempotency_key, check_limit, cursors
 from qoder_async._response import APIResponse
 from qoder_async._transport import launched
@@ -19,9 +20,9 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
     import anyio
-    from anyio.abc import TaskGroup
 
     from qoder_async._options import RequestOptions
+    from qoder_async._taskgroup import Spawner
     from qoder_async._transport import Transport
 
 __all__ = ["Resource", "check_server_id", "source_limiter"]
@@ -75,7 +76,7 @@ class Resource:
     def __init__(
         self,
         transport: Transport,
-        task_group: Callable[[], TaskGroup | None],
+        task_group: Callable[[], Spawner | None],
         *,
         raw: bool = False,
     ) -> None:
@@ -193,15 +194,18 @@ class Resource:
         # Bulk paging keeps its own pace (spec 2.2), one Spacing per cursor chain.
         spacing = transport.spacing()
 
-        async def fetch_page(query: dict[str, str]) -> Page[M]:
-            data = await _counted(
+        # Returns the decoded JSON: the Pager advances its cursor from it and structures
+        # the page once the next request is on the wire.
+        async def fetch_page(query: dict[str, str]) -> object:
+            return await _counted(
                 lambda: transport.request("GET", path, params=query, spacing=spacing)
             )
-            return structure(data, page_type)
 
         return Pager(
             fetch_page,
             params,
+            structure=lambda data: structure(data, page_type),
+            path=path,
             limit=limit,
             max_items=max_items,
             prefetch=prefetch,

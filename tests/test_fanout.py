@@ -16,7 +16,14 @@ from anyio import wait_all_tasks_blocked
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qoder_async import Deployment, DeploymentRun, NotFoundError, QoderClient, ServerError
+from qoder_async import (
+    ClientClosedError,
+    Deployment,
+    DeploymentRun,
+    NotFoundError,
+    QoderClient,
+    ServerError,
+)
 from qoder_async._transport import BackoffGate
 from qoder_async.testing import FakeQoderAPI, Fault
 from tests.helpers import BASE_URL, START, connect, deployment_with_runs, hang_after, task_count
@@ -889,22 +896,48 @@ async def test_deployments_are_checked_before_any_request(
     assert api.requests == []
 
 
-# -- 9. without a task group ----------------------------------------------------------------
+# -- 9. without `async with client` ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("order", ORDERS)
-async def test_without_a_task_group_iteration_asks_for_async_with(order: Order) -> None:
-    """Outside `async with client`, iterating needs `async with fan`; with it, all is listed."""
+async def test_without_async_with_client_a_fan_out_lists_everything(order: Order) -> None:
+    """Outside `async with client`, a fan-out runs in the client's own tasks; none outlive it."""
     api = FakeQoderAPI(pat="pt-test")
     fleet = _fleet(api, [4, 9, 2])
+    before = task_count()
     async with connect(api, enter=False) as client:
-        before = task_count()
         fan = client.deployments.list_runs_across(list(fleet), order=order, limit=3)
-        with pytest.raises(RuntimeError, match="async with"):
-            async for _ in fan:
-                pass  # pragma: no cover - refused before the first run
-        assert api.requests == []
+        assert Counter([run.id async for run in fan]) == _everything(fleet)
         async with client.deployments.list_runs_across(list(fleet), order=order, limit=3) as scoped:
             got = Counter([run.id async for run in scoped])
         assert got == _everything(fleet)
-        assert task_count() == before
+    assert task_count() == before
+    with pytest.raises(ClientClosedError):
+        async for _ in client.deployments.list_runs_across(list(fleet), order=order):
+            pass  # pragma: no cover - refused before the first run
+
+
+async def test_a_fan_out_repr_shows_its_progress() -> None:
+    """The repr names the filters, order, counts and state, never the PAT."""
+    api = FakeQoderAPI(pat="pt-secret-token")
+    fleet = _fleet(api, [4, 9, 2])
+    async with connect(api) as client:
+        fan = client.deployments.list_runs_across(list(fleet), limit=3, concurrency=2)
+        assert repr(fan) == (
+            "FanOut(limit=3, order='arrival', concurrency=2, delivered=0, open=0, done=0,"
+            " failed=0, skipped=0, source='reading', state='new')"
+        )
+        async with fan:
+            first = [run.id async for run in fan]
+        assert len(first) == 15
+        assert repr(fan).endswith(
+            "delivered=15, open=0, done=3, failed=0, skipped=0, source='done', state='exhausted')"
+        )
+        stopped = client.deployments.list_runs_across(list(fleet), status="completed")
+        async with stopped:
+            async for _ in stopped:
+                break
+        assert "filters={'status': 'completed'}" in repr(stopped)
+        assert "delivered=1" in repr(stopped)
+        assert "state='closed'" in repr(stopped)
+        assert "pt-secret-token" not in repr(fan) + repr(stopped)

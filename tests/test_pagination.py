@@ -133,13 +133,13 @@ async def test_next_page_is_requested_while_the_current_one_is_consumed() -> Non
 async def test_a_caller_that_never_awaits_still_gets_the_next_request_sent() -> None:
     """Once a caller is seen computing without awaiting, pages wait for the next send.
 
-    Over HTTP: the caller takes page 1 and at once asks for page 2, before page 2's
-    prefetch could even be sent. From then on a page is handed out only once the request
-    fetched ahead is on the wire, so the caller's computing overlaps with the network.
+    Over HTTP: page 2 is buffered and its fetching task has ended when the caller takes it
+    and, without awaiting, asks for page 3 before page 3's request could even be sent.
+    From then on a page is handed out only once the request fetched ahead is on the wire.
     """
     api = FakeQoderAPI(pat="pt-test")
-    deployment_id, _ = deployment_with_runs(api, 40)
-    hang_after(api, 2)  # pages 1 and 2 are answered; page 3 waits until cancelled
+    deployment_id, _ = deployment_with_runs(api, 50)
+    hang_after(api, 3)  # pages 1 to 3 are answered; page 4 waits until cancelled
     async with (
         api.serve() as base_url,
         QoderClient(pat=api.pat, base_url=base_url) as client,
@@ -147,14 +147,22 @@ async def test_a_caller_that_never_awaits_still_gets_the_next_request_sent() -> 
     ):
         pages = runs.pages()
         await pages.__anext__()
+        await wait_all_tasks_blocked()
         prefetcher = runs._prefetcher
+        assert prefetcher.has_page
+        assert not prefetcher._running  # page 2 is buffered: nothing fetches ahead now
+        await pages.__anext__()  # page 2: page 3's request is started, not yet sent
         assert not prefetcher._consumer_starves  # an awaiting caller is never made to wait
-        await pages.__anext__()
-        # No await since page 2 arrived, yet httpcore reported page 3's request as sent
-        # while that request still waits for its answer.
+        assert prefetcher._unsent
+        await pages.__anext__()  # page 3, asked for before page 3's request was sent
         assert prefetcher._consumer_starves
+        # No await since page 3 arrived, yet httpcore reported page 4's request as sent
+        # while that request still waits for its answer.
         assert prefetcher._running
-        assert prefetcher._launched is None
+        assert not prefetcher._unsent
+        await wait_all_tasks_blocked()
+        assert len(_runs_requests(api)) == 4
+        assert api.in_flight == 1
 
 
 @pytest.mark.parametrize(("prefetch", "requests"), [(0, 1), (1, 2), (2, 3), (3, 4)])
@@ -401,17 +409,46 @@ async def test_a_pager_is_consumed_once() -> None:
             pager.__aiter__()
 
 
-async def test_without_async_with_client_pages_are_fetched_on_demand() -> None:
-    """A client not entered with `async with` still lists everything, one page at a time."""
+async def test_without_async_with_the_client_still_prefetches() -> None:
+    """A client never entered with `async with` prefetches too; aclose() leaves no task."""
     api = FakeQoderAPI(pat="pt-test")
     deployment_id, ids = deployment_with_runs(api, 25)
+    before = task_count()
     async with connect(api, enter=False) as client:
         runs = client.deployments.list_runs(deployment_id, limit=10)
         iterator = runs.__aiter__()
         await iterator.__anext__()
         await wait_all_tasks_blocked()
-        assert len(_runs_requests(api)) == 1
+        assert len(_runs_requests(api)) == 2  # page 2 was fetched ahead
         assert [r.id async for r in iterator] == ids[1:]
+    assert task_count() == before
+
+
+async def test_without_async_with_aclose_cancels_what_was_fetched_ahead() -> None:
+    """Without `async with`, pager.aclose() and client.aclose() each cancel the request ahead."""
+    api = FakeQoderAPI(pat="pt-test")
+    deployment_id, _ = deployment_with_runs(api, 40)
+    hang_after(api, 1)  # page 1 of each listing is answered; the prefetch of page 2 hangs
+    before = task_count()
+    async with connect(api, enter=False) as client:
+        runs = client.deployments.list_runs(deployment_id, limit=10)
+        async for _ in runs:
+            break
+        await wait_all_tasks_blocked()
+        assert api.in_flight == 1  # one request ahead, no more
+        await runs.aclose()
+        await wait_all_tasks_blocked()
+        assert api.in_flight == 0
+        api.faults.clear()
+        hang_after(api, 1)
+        async for _ in client.deployments.list_runs(deployment_id, limit=10):
+            break
+        await wait_all_tasks_blocked()
+        assert api.in_flight == 1
+    # The client's aclose() cancelled it and waited for every task it had started.
+    assert api.in_flight == 0
+    assert task_count() == before
+    assert len(_runs_requests(api)) == 4
 
 
 def _page_handler(pages: list[dict[str, object]]) -> httpx.MockTransport:
@@ -512,12 +549,47 @@ async def test_opaque_next_page_is_followed_when_last_id_is_missing() -> None:
 def test_pager_arguments_are_checked() -> None:
     """Prefetch and max_items are validated when the pager is made."""
 
-    async def never(query: dict[str, str]) -> Page[DeploymentRun]:
+    async def never(query: dict[str, str]) -> object:
+        raise AssertionError  # pragma: no cover
+
+    def structure(raw: object) -> Page[DeploymentRun]:
         raise AssertionError  # pragma: no cover
 
     with pytest.raises(ValueError, match="prefetch"):
-        Pager(never, {}, prefetch=-1)
+        Pager(never, {}, structure=structure, prefetch=-1)
     with pytest.raises(TypeError, match="max_items"):
-        Pager(never, {}, max_items=math.pi)  # type: ignore[arg-type]
+        Pager(never, {}, structure=structure, max_items=math.pi)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="at most one cursor"):
-        Pager(never, {"after_id": "a", "page": "b"})
+        Pager(never, {"after_id": "a", "page": "b"}, structure=structure)
+
+
+async def test_a_pager_repr_shows_what_it_lists_and_how_far_it_got() -> None:
+    """The repr names the path, filters, progress, resume cursor and state, never the PAT."""
+    api = FakeQoderAPI(pat="pt-secret-token")
+    deployment_id, ids = deployment_with_runs(api, 25)
+    async with connect(api) as client:
+        pager = client.deployments.list_runs(deployment_id, status="completed", limit=10)
+        assert repr(pager) == (
+            f"Pager(path='/deployments/{deployment_id}/runs', filters={{'status': 'completed'}},"
+            " limit=10, prefetch=1, delivered=0, resume_cursor=None, state='new')"
+        )
+        iterator = pager.__aiter__()
+        await iterator.__anext__()
+        assert "delivered=1" in repr(pager)
+        assert f"resume_cursor={ids[0]!r}" in repr(pager)
+        assert "state='open'" in repr(pager)
+        await pager.aclose()
+        assert "state='closed'" in repr(pager)
+        done = client.deployments.list_runs(deployment_id, max_items=3, before_id=ids[5])
+        assert [run.id async for run in done] == ids[:5][::-1][:3]
+        assert repr(done).endswith(
+            f"max_items=3, backward=True, prefetch=1, delivered=3,"
+            f" resume_cursor={ids[2]!r}, state='exhausted')"
+        )
+        api.faults.append(Fault(status=500))
+        failing = client.with_options(max_retries=0).deployments.list_runs(deployment_id)
+        with pytest.raises(ServerError):
+            await failing.__aiter__().__anext__()
+        assert "state='failed'" in repr(failing)
+        for shown in (pager, done, failing):
+            assert "pt-secret-token" not in repr(shown)
