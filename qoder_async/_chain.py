@@ -11,6 +11,7 @@ the head from the model (`head_of`), so both readings always agree: the converte
 from __future__ import annotations
 
 import logging
+from collections import deque
 from operator import itemgetter
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
@@ -21,7 +22,19 @@ if TYPE_CHECKING:
 
 from qoder_async._errors import PaginationError
 
-__all__ = ["CURSOR_PARAMS", "DEFAULT_PAGE_SIZE", "Chain", "PageHead", "head_of", "read_head"]
+__all__ = [
+    "CURSOR_PARAMS",
+    "DEFAULT_PAGE_SIZE",
+    "SEEN_WINDOW",
+    "Chain",
+    "PageHead",
+    "head_of",
+    "read_head",
+]
+
+# How many of the latest ids a listing remembers to drop repeats (spec 7.4): 10,000 ids
+# are about 1.2 MB, and cover an overlap of ten pages of 1000.
+SEEN_WINDOW = 10_000
 
 
 class _HasId(Protocol):
@@ -128,8 +141,13 @@ class Chain(Generic[T]):
         self.resume_cursor = self.cursor if self.cursor_key != "page" else None
         self._failure: PaginationError | None = None
         self._cursors: set[str] = set()
-        # Every id passed on so far: one set per listing, so that no id is passed twice.
+        # The ids passed on most recently (at least the last SEEN_WINDOW, and at least the
+        # last two pages), in a set for lookups and a deque for their order. A window, not
+        # every id: memory must stay flat over a million-item listing (bench_memory), and
+        # the repeats an offset shift produces are the items just before the boundary.
         self._ids: set[str] = set()
+        self._order: deque[str] = deque()
+        self._window = SEEN_WINDOW
 
     @property
     def stuck(self) -> bool:
@@ -203,10 +221,12 @@ class Chain(Generic[T]):
             before = len(seen)
             seen.update(ids)
             if len(seen) - before == len(ids):
+                self._remember(ids)
                 return None  # the usual case: nothing repeated, the page goes on as is
             seen.difference_update(ids)  # an id repeated within the page: sort it out below
         # A page overlapping earlier ones is what an offset shift on the server produces
-        # (records added or removed between two requests): drop the repeats and go on.
+        # (records added between two requests push the ones just sent onto the next page):
+        # drop the repeats and go on.
         kept: list[int] = []
         dropped: list[str] = []
         for index, item_id in enumerate(ids):
@@ -215,6 +235,7 @@ class Chain(Generic[T]):
             else:
                 seen.add(item_id)
                 kept.append(index)
+        self._remember([ids[index] for index in kept])
         log.warning(
             "the server sent %d item(s) already listed (ids %s); dropped them so that no "
             "item is yielded twice",
@@ -222,6 +243,18 @@ class Chain(Generic[T]):
             ", ".join(dropped[:5]) + (", ..." if len(dropped) > 5 else ""),
         )
         return kept
+
+    def _remember(self, ids: list[str]) -> None:
+        """Note `ids` (already in the set) as passed on, forgetting the oldest past the window."""
+        order = self._order
+        order.extend(ids)
+        # Two pages at the least, so a large page size never shrinks the window below one.
+        window = max(self._window, 2 * len(ids))
+        excess = len(order) - window
+        if excess > 0:
+            seen = self._ids
+            for _ in range(excess):
+                seen.discard(order.popleft())
 
     def _fail(self, reason: str) -> None:
         where = "" if self.resume_cursor is None else f" (resume after {self.resume_cursor!r})"

@@ -45,10 +45,11 @@ import anyio
 from qoder_async._chain import Chain
 from qoder_async._converter import structure
 from qoder_async._errors import ClientClosedError, FanOutError, NotFoundError
+from qoder_async._launch import source_limiter
 from qoder_async._models import Deployment, DeploymentRun, Page
 from qoder_async._params import check_id
 from qoder_async._prefetch import Prefetcher
-from qoder_async._resource import check_server_id, source_limiter
+from qoder_async._resource import check_server_id
 from qoder_async._resume import Position, cursor_of, dump_state
 from qoder_async._taskgroup import HelperTaskGroup
 from qoder_async._transport import launched
@@ -497,17 +498,12 @@ class FanOut:
 
         # Returns the decoded JSON: the prefetcher structures it once the next is on the wire.
         async def fetch_page(query: dict[str, str]) -> object:
-            # A free slot is taken without a checkpoint: `async with limiter` always yields
-            # once, which cost about 6 µs of CPU per request (bench_overhead).
-            try:
-                limiter.acquire_nowait()
-            except anyio.WouldBlock:
+            # `async with`, not acquire_nowait(): on older anyio releases the trio backend
+            # lets trio's own WouldBlock escape, so the cheaper form broke there.
+            if not limiter.available_tokens:
                 launched()
-                await limiter.acquire()
-            try:
+            async with limiter:
                 return await transport.request("GET", path, params=query, spacing=spacing)
-            finally:
-                limiter.release()
 
         stream.prefetcher = Prefetcher(
             chain,

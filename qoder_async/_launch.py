@@ -8,13 +8,24 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["launched", "on_launch", "trace"]
+    import anyio
+
+__all__ = ["launched", "on_launch", "source_limiter", "trace"]
 
 # Set by a prefetch task: called once its request is on the wire, or parked behind a limit
 # or a back-off hold, so that the consumer can hand out the current page only then
 # (see Prefetcher). Without it, a consumer that computes without awaiting would starve
 # the task and the request would leave only after the page was consumed.
 on_launch: ContextVar[Callable[[], None] | None] = ContextVar("on_launch", default=None)
+
+
+# Set by a fan-out while it reads its deployments source: the requests the source makes
+# through this client (and the prefetch tasks it starts meanwhile, which carry the limiter over, see
+# Prefetcher._start)
+# then count against the fan-out's concurrency, so that the two together never exceed it.
+source_limiter: ContextVar[anyio.CapacityLimiter | None] = ContextVar(
+    "source_limiter", default=None
+)
 
 
 def launched() -> None:

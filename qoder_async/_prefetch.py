@@ -13,7 +13,7 @@ import anyio
 import attrs
 
 from qoder_async._chain import Chain, PageHead, head_of, read_head
-from qoder_async._transport import on_launch
+from qoder_async._launch import on_launch, source_limiter
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -222,7 +222,10 @@ class Prefetcher(Generic[T]):
         self._running = True
         self._unsent = True
         try:
-            task_group.start_soon(self._run, scope)
+            # The fan-out limiter of a source being read now goes with the task explicitly:
+            # whether a spawned task sees its spawner's context differs between anyio and
+            # trio releases (it did not on anyio 4.2 or trio 0.27).
+            task_group.start_soon(self._run, scope, source_limiter.get())
         except RuntimeError:
             # The task group has closed (the client is shutting down).
             self._running = False
@@ -230,8 +233,9 @@ class Prefetcher(Generic[T]):
             return False
         return True
 
-    async def _run(self, scope: anyio.CancelScope) -> None:
+    async def _run(self, scope: anyio.CancelScope, limiter: anyio.CapacityLimiter | None) -> None:
         on_launch.set(self._sent)  # this task's own context: its requests only
+        source_limiter.set(limiter)
         try:
             with scope:
                 while self._may_fetch():

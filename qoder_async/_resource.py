@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import attrs
@@ -10,6 +9,7 @@ import attrs
 from qoder_async._chain import Chain
 from qoder_async._converter import structure
 from qoder_async._errors import ResponseValidationError
+from qoder_async._launch import source_limiter
 from qoder_async._models import Deployment, DeploymentRun, Page
 from qoder_async._pagination import Pager
 from qoder_async._params import check_id, check_idempotency_key, check_limit, cursors
@@ -19,8 +19,6 @@ from qoder_async._transport import launched
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
-    import anyio
-
     from qoder_async._options import RequestOptions
     from qoder_async._taskgroup import Spawner
     from qoder_async._transport import Transport
@@ -29,13 +27,6 @@ __all__ = ["Resource", "check_server_id", "source_limiter"]
 
 M = TypeVar("M", Deployment, DeploymentRun)
 R = TypeVar("R")
-
-# Set by a fan-out while it reads its deployments source: the requests the source makes
-# through this client (and the prefetch tasks it starts meanwhile, which copy the context)
-# then count against the fan-out's concurrency, so that the two together never exceed it.
-source_limiter: ContextVar[anyio.CapacityLimiter | None] = ContextVar(
-    "source_limiter", default=None
-)
 
 
 def check_server_id(value: str, prefix: str, what: str) -> str:

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qoder_async import PaginationError, QoderClient
+from qoder_async._chain import SEEN_WINDOW, Chain, PageHead
 from tests.helpers import BASE_URL, connect, deployment_with_runs
 
 if TYPE_CHECKING:
@@ -444,3 +445,21 @@ async def test_deployments_page_sizes_stay_within_100(
     sizes = [int(r.query.get("limit", "20")) for r in api.requests]
     assert max(sizes) == 100
     assert all(size <= 100 for size in sizes)
+
+
+def test_the_repeat_filter_remembers_a_bounded_window() -> None:
+    """The ids kept to drop repeats stay within the window, however long the listing is."""
+    chain: Chain[Any] = Chain({}, limit=1000, max_items=None)
+    for page in range(40):
+        ids = [f"drun_{page:03d}{i:05d}" for i in range(1000)]
+        head = PageHead(
+            ids, has_more=True, next_page=f"tok{page}", first_id=ids[0], last_id=ids[-1]
+        )
+        assert chain.advance(head) is None
+    assert len(chain._ids) <= SEEN_WINDOW
+    # An overlap with the latest items is still caught: an offset shift of 5 records.
+    overlap = [f"drun_039{i:05d}" for i in range(995, 1000)] + ["drun_new00001"]
+    head = PageHead(
+        overlap, has_more=False, next_page=None, first_id=overlap[0], last_id=overlap[-1]
+    )
+    assert chain.advance(head) == [5]
