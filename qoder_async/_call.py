@@ -27,7 +27,7 @@ from qoder_async._logging import log, log_attempt
 from qoder_async._retry import retry_after, should_retry
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from qoder_async._gate import BackoffGate
     from qoder_async._ratelimit import Spacing
@@ -73,6 +73,8 @@ class Call:
         # The successful attempt's response and its seconds on the wire (`request_raw`).
         self.response: httpx.Response | None = None
         self.elapsed = 0.0
+        # Decodes a successful body straight into the model (the msgspec fast path), or None.
+        self.decode: Callable[[bytes], object] | None = None
         self.tracking = on_launch.get() is not None
         self.extensions = {"trace": trace} if self.tracking and self.shared.traced else None
 
@@ -148,6 +150,13 @@ class Call:
                 if response.is_success:
                     self._log(str(response.status_code), started, attempt)
                     self.response, self.elapsed = response, anyio.current_time() - started
+                    if self.decode is not None:
+                        try:
+                            return self.decode(body)
+                        except Exception:  # noqa: S110 - the default path below decides
+                            # What the fast path refuses is decoded and checked as if it
+                            # were off, so errors and hostile bodies are handled one way.
+                            pass
                     return success_json(body, method, path, response.status_code)
                 error = api_error(
                     response, body, truncated=truncated, sent_request_id=self.request_id

@@ -13,7 +13,7 @@ import json
 import os
 from datetime import datetime
 from types import UnionType
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
@@ -56,6 +56,9 @@ from qoder_async._models import (
     TriggerContext,
     TriggerType,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "WIRE_NONE",
@@ -342,6 +345,24 @@ _fast = _load_fast_path()
 def fast_path_enabled() -> bool:
     """Whether `decode_json` uses msgspec (installed, and QODER_FAST is not "0")."""
     return _fast is not None
+
+
+def fast_decoder(cls: type[T]) -> Callable[[bytes], T] | None:
+    """The fast path's decoder of a body into `cls`, or None when the fast path is off.
+
+    It raises whatever msgspec or a hook raises for a body it does not take; callers then
+    decode the body the default way, which gives the error a caller should see.
+    """
+    if _fast is None:
+        return None
+    return _fast.decoder(converter, cls)  # type: ignore[no-any-return]
+
+
+def ensure(data: object, cls: type[T]) -> T:
+    """`data` if the fast path already decoded it into `cls`, else `structure(data, cls)`."""
+    if isinstance(data, get_origin(cls) or cls):
+        return data
+    return structure(data, cls)
 
 
 def structure(data: object, cls: type[T]) -> T:

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Literal, NoReturn
 import anyio
 
 from qoder_async._chain import Chain
-from qoder_async._converter import structure
+from qoder_async._converter import ensure, fast_decoder
 from qoder_async._errors import ClientClosedError, FanOutError, NotFoundError
 from qoder_async._launch import source_limiter
 from qoder_async._models import Deployment, DeploymentRun, Page
@@ -125,7 +125,11 @@ class _Stream:
 
 
 def _structure_runs(data: object) -> Page[DeploymentRun]:
-    return structure(data, Page[DeploymentRun])
+    return ensure(data, Page[DeploymentRun])
+
+
+# The fast path's page decoder (msgspec), or None: see Resource._pager.
+_decode_runs = fast_decoder(Page[DeploymentRun])
 
 
 class _Head:
@@ -503,7 +507,9 @@ class FanOut:
             if not limiter.available_tokens:
                 launched()
             async with limiter:
-                return await transport.request("GET", path, params=query, spacing=spacing)
+                return await transport.request(
+                    "GET", path, params=query, spacing=spacing, decode=_decode_runs
+                )
 
         stream.prefetcher = Prefetcher(
             chain,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 import attrs
 
 from qoder_async._chain import Chain
-from qoder_async._converter import structure
+from qoder_async._converter import ensure, fast_decoder, structure
 from qoder_async._errors import ResponseValidationError
 from qoder_async._launch import source_limiter
 from qoder_async._models import Deployment, DeploymentRun, Page
@@ -120,12 +120,18 @@ class Resource:
         if options is not None:
             params = options.merge_query({}) or None
             json_body = options.merge_body(json_body)
+        decode = fast_decoder(model)
         data = await _counted(
             lambda: transport.request(
-                method, path, params=params, json_body=json_body, idempotency_key=idempotency_key
+                method,
+                path,
+                params=params,
+                json_body=json_body,
+                idempotency_key=idempotency_key,
+                decode=decode,
             )
         )
-        return structure(data, model)
+        return ensure(data, model)
 
     async def _fetch(
         self,
@@ -185,17 +191,21 @@ class Resource:
         # Bulk paging keeps its own pace (spec 2.2), one Spacing per cursor chain.
         spacing = transport.spacing()
 
-        # Returns the decoded JSON: the Pager advances its cursor from it and structures
-        # the page once the next request is on the wire.
+        # With the fast path (msgspec) a page is decoded into its model at once, which costs
+        # less than json.loads alone; otherwise fetch_page returns the decoded JSON, the
+        # Pager advances its cursor from it and structures the page once the next request
+        # is on the wire.
+        decode = fast_decoder(page_type)
+
         async def fetch_page(query: dict[str, str]) -> object:
             return await _counted(
-                lambda: transport.request("GET", path, params=query, spacing=spacing)
+                lambda: transport.request("GET", path, params=query, spacing=spacing, decode=decode)
             )
 
         return Pager(
             fetch_page,
             params,
-            structure=lambda data: structure(data, page_type),
+            structure=lambda data: ensure(data, page_type),
             path=path,
             limit=limit,
             max_items=max_items,

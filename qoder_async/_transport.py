@@ -38,7 +38,7 @@ from qoder_async._ratelimit import Budget, RateLimit, Spacing
 from qoder_async._retry import DEFAULT_RETRY, RetryPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from httpx._client import UseClientDefault
 
@@ -242,6 +242,7 @@ class Transport:
         idempotency_key: str | None = None,
         deadline: float | None = None,
         spacing: Spacing | None = None,
+        decode: Callable[[bytes], object] | None = None,
     ) -> object:
         """Send one logical request, retrying what is safe to retry, and decode its JSON.
 
@@ -251,9 +252,12 @@ class Transport:
         paces the requests of one cursor chain. Raises APIError subclasses,
         APIConnectionError/APITimeoutError once retries are spent or the deadline is
         reached, ResponseValidationError for a body that cannot be used, and
-        ClientClosedError after the client was closed.
+        ClientClosedError after the client was closed. `decode`, when given, turns a
+        successful body into the result directly (the fast path); whatever it refuses is
+        decoded as JSON as usual, so the caller gets either.
         """
         call = self._call(method, path, params, json_body, idempotency_key, spacing)
+        call.decode = decode
         return await self._run(call, deadline)
 
     async def request_raw(
