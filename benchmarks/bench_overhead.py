@@ -6,7 +6,8 @@ seeded with one deployment of `--runs` runs (default 10 000). The client budget 
 every row: it is off by default for loopback hosts, and the script checks that it is.
 
 Sections, each measured for three rows in the same process against the same server,
-interleaved round by round, `--repeats` times (default 3), the median reported:
+interleaved round by round, `--repeats` times (default 3), the median reported (each measurement
+starts after `gc.collect()`, so that no row pays for the garbage of another):
 - requests: `deployments.get(id)` and `deployments.list(limit=1)` (its first page, `await
   pager`), each `n` times by 1 and by 16 concurrent tasks (n = 400 at F = 0, 2 s / F
   otherwise; 4n at concurrency 16). Per request: client CPU (`time.process_time()`, the
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import importlib.metadata
 import platform
 import pstats
@@ -190,7 +192,11 @@ async def run_concurrently(op: Op, total: int, concurrency: int) -> None:
 
 
 async def timed(action: Callable[..., Awaitable[R]], *args: Any) -> tuple[float, float, R]:
-    """(client CPU seconds, wall seconds, result) of awaiting `action(*args)`."""
+    """(client CPU seconds, wall seconds, result) of awaiting `action(*args)`.
+
+    Garbage from the row before is collected first, so that no row pays for another's.
+    """
+    gc.collect()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     result = await action(*args)
     return time.process_time() - cpu0, time.perf_counter() - wall0, result
