@@ -82,7 +82,9 @@ class Pager(Generic[T]):
     No item id is yielded twice in one listing, by `async for` or `pages()`: a page that
     overlaps earlier ones (what an offset shift on the server produces when records come
     or go between requests) has its repeats dropped, with a WARNING on the `qoder_async`
-    logger, and the listing goes on. `max_items` counts the items delivered.
+    logger, and the listing goes on. Repeats are looked for among the latest 10,000 ids
+    (two pages, if pages are larger), so memory stays flat over any length of listing.
+    `max_items` counts the items delivered.
 
     `resume_cursor` is the id of the last item handed out: pass it as `after_id` (or
     `before_id` when paging backward) to a new listing with the same filters to continue
