@@ -28,6 +28,7 @@ __all__ = [
     "SEEN_WINDOW",
     "Chain",
     "PageHead",
+    "RawPage",
     "head_of",
     "read_head",
 ]
@@ -76,8 +77,25 @@ class PageHead:
         self.last_id = last_id
 
 
+class RawPage:
+    """A page's undecoded JSON body with its head already read (the msgspec fast path).
+
+    The chain advances from `head` at once; the items are decoded from `body` only once
+    the next request is on the wire, as the default path structures its decoded JSON.
+    """
+
+    __slots__ = ("body", "head")
+
+    def __init__(self, body: bytes, head: PageHead) -> None:
+        self.body = body
+        self.head = head
+
+
 def read_head(raw: object) -> PageHead | None:
     """The head of a page from its decoded JSON; None unless every field is plainly typed."""
+    if raw.__class__ is RawPage:
+        assert isinstance(raw, RawPage)  # noqa: S101 - for the type checker
+        return raw.head
     if raw.__class__ is not dict:
         return None
     assert isinstance(raw, dict)  # noqa: S101 - for the type checker; checked just above

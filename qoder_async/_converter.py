@@ -19,7 +19,8 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_unstructure_fn, override
 
-from qoder_async import _error_path, _event_codec, _structure_gen
+from qoder_async import _decode, _error_path, _event_codec, _structure_gen
+from qoder_async._chain import PageHead, RawPage
 from qoder_async._errors import ResponseValidationError
 from qoder_async._events import (
     ContentBlock,
@@ -358,8 +359,41 @@ def fast_decoder(cls: type[T]) -> Callable[[bytes], T] | None:
     return _fast.decoder(converter, cls)  # type: ignore[no-any-return]
 
 
+def fast_page_reader(cls: type[T]) -> Callable[[bytes], RawPage] | None:
+    """With the fast path, a reader of a page body's head alone (see `RawPage`); else None.
+
+    It raises for a body whose head is not plainly typed; callers then decode the body
+    the default way.
+    """
+    if _fast is None:
+        return None
+    read_head = _fast.read_page_head
+
+    def read(body: bytes) -> RawPage:
+        ids, has_more, next_page, first_id, last_id = read_head(body)
+        head = PageHead(
+            ids, has_more=has_more, next_page=next_page, first_id=first_id, last_id=last_id
+        )
+        return RawPage(body, head)
+
+    return read
+
+
 def ensure(data: object, cls: type[T]) -> T:
-    """`data` if the fast path already decoded it into `cls`, else `structure(data, cls)`."""
+    """`data` as a `cls`: decoded JSON is structured, a `RawPage` decoded, a `cls` kept."""
+    if data.__class__ is RawPage:
+        assert isinstance(data, RawPage)  # noqa: S101 - for the type checker
+        decode = fast_decoder(cls)
+        if decode is not None:
+            try:
+                return decode(data.body)
+            except Exception:  # noqa: S110 - the default path below decides
+                pass
+        try:
+            data = _decode.decode_json(data.body)
+        except (ValueError, RecursionError) as exc:
+            msg = f"the response body cannot be read as JSON ({type(exc).__name__})"
+            raise ResponseValidationError(msg) from exc
     if isinstance(data, get_origin(cls) or cls):
         return data
     return structure(data, cls)

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Literal, NoReturn
 import anyio
 
 from qoder_async._chain import Chain
-from qoder_async._converter import ensure, fast_decoder
+from qoder_async._converter import ensure, fast_page_reader
 from qoder_async._errors import ClientClosedError, FanOutError, NotFoundError
 from qoder_async._launch import source_limiter
 from qoder_async._models import Deployment, DeploymentRun, Page
@@ -128,8 +128,8 @@ def _structure_runs(data: object) -> Page[DeploymentRun]:
     return ensure(data, Page[DeploymentRun])
 
 
-# The fast path's page decoder (msgspec), or None: see Resource._pager.
-_decode_runs = fast_decoder(Page[DeploymentRun])
+# The fast path's page head reader (msgspec), or None: see Resource._pager.
+_decode_runs = fast_page_reader(Page[DeploymentRun])
 
 
 class _Head:

@@ -200,3 +200,37 @@ def _plain(cls: type) -> bool:
         if base not in (str, int, bool) and not (attrs.has(base) and _plain(base)):
             return False
     return True
+
+
+class _HeadItem(msgspec.Struct):
+    id: str
+
+
+class _Head(msgspec.Struct):
+    # What the cursor chain reads of a page (see _chain.PageHead); every other field, and
+    # everything else in an item, is skipped by msgspec without building anything.
+    data: list[_HeadItem]
+    has_more: bool | None = None
+    next_page: str | None = None
+    first_id: str | None = None
+    last_id: str | None = None
+
+
+_HEAD_DECODER = msgspec.json.Decoder(_Head)
+
+
+def read_page_head(
+    content: bytes,
+) -> tuple[list[str], bool | None, str | None, str | None, str | None]:
+    """A page's item ids and cursor fields, read from its JSON without decoding the items.
+
+    Raises one of `ERRORS` when the body is not a page with plainly typed head fields.
+    """
+    head = _HEAD_DECODER.decode(content)
+    return (
+        [item.id for item in head.data],
+        head.has_more,
+        head.next_page,
+        head.first_id,
+        head.last_id,
+    )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 import attrs
 
 from qoder_async._chain import Chain
-from qoder_async._converter import ensure, fast_decoder, structure
+from qoder_async._converter import ensure, fast_decoder, fast_page_reader, structure
 from qoder_async._errors import ResponseValidationError
 from qoder_async._launch import source_limiter
 from qoder_async._models import Deployment, DeploymentRun, Page
@@ -191,11 +191,10 @@ class Resource:
         # Bulk paging keeps its own pace (spec 2.2), one Spacing per cursor chain.
         spacing = transport.spacing()
 
-        # With the fast path (msgspec) a page is decoded into its model at once, which costs
-        # less than json.loads alone; otherwise fetch_page returns the decoded JSON, the
-        # Pager advances its cursor from it and structures the page once the next request
-        # is on the wire.
-        decode = fast_decoder(page_type)
+        # fetch_page returns the decoded JSON, or with the fast path (msgspec) a RawPage
+        # whose head alone was read: either way the Pager advances its cursor from it and
+        # decodes the items once the next request is on the wire.
+        decode = fast_page_reader(page_type)
 
         async def fetch_page(query: dict[str, str]) -> object:
             return await _counted(

@@ -43,7 +43,7 @@ async def test_listings_and_gets_skip_the_default_structuring(
 
 async def _default_runs(client: QoderClient, monkeypatch: pytest.MonkeyPatch) -> list[object]:
     with monkeypatch.context() as patch:
-        patch.setattr("qoder_async._resource.fast_decoder", lambda cls: None)
+        patch.setattr("qoder_async._resource.fast_page_reader", lambda cls: None)
         return [run async for run in client.deployment_runs.list(limit=50)]
 
 

@@ -15,7 +15,8 @@ import pytest
 from anyio import wait_all_tasks_blocked
 
 from qoder_async import DeploymentRun, Page, QoderClient, ResponseValidationError, _resource
-from qoder_async._converter import structure
+from qoder_async._chain import RawPage
+from qoder_async._converter import ensure, fast_path_enabled, structure
 from qoder_async._launch import launched
 from qoder_async._pagination import Pager
 from qoder_async.testing import FakeQoderAPI
@@ -126,10 +127,13 @@ async def test_a_consumer_busy_with_a_page_gets_the_next_one_structured_at_once(
         assert [page.data[0].id async for page in pages] == ["drun_0100", "drun_0200"]
 
 
+@pytest.mark.parametrize("fast", [False, True], ids=["default", "fast-path"])
 async def test_over_http_page_n_is_structured_after_request_n_plus_1_is_written(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, fast: bool
 ) -> None:
     """Over loopback HTTP, httpcore's trace reports the send, and only then is a page structured."""
+    if fast and not fast_path_enabled():
+        pytest.skip("the fast path needs msgspec")
     api = FakeQoderAPI(pat="pt-test")
     deployment_id, ids = deployment_with_runs(api, 40)
     started = 0
@@ -139,15 +143,16 @@ async def test_over_http_page_n_is_structured_after_request_n_plus_1_is_written(
         started += 1
 
     log: list[tuple[str, int]] = []
-    real = structure
 
     def recording(data: object, cls: Any) -> Any:
-        page = real(data, cls)
+        # With the fast path the page arrives as a RawPage: only its head was read so far.
+        assert isinstance(data, RawPage) is fast
+        page = ensure(data, cls)
         log.append((page.data[0].id, started))
         return page
 
-    # The default path: with the msgspec fast path a page is decoded as it arrives.
-    monkeypatch.setattr(_resource, "fast_decoder", lambda cls: None)
+    if not fast:
+        monkeypatch.setattr(_resource, "fast_page_reader", lambda cls: None)
     monkeypatch.setattr(_resource, "ensure", recording)
     async with (
         api.serve() as base_url,
