@@ -17,7 +17,7 @@ from qoder_async._cli_types import (
     parse_duration,
     parse_instant,
 )
-from qoder_async._deployments import CLEARABLE_FIELDS
+from qoder_async._deployment_args import CLEARABLE_FIELDS
 from qoder_async._models import DeploymentStatus, RunStatus, TriggerType
 from qoder_async._transport import VERSION
 
