@@ -14,13 +14,14 @@ import signal
 import statistics
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
 __all__ = [
     "PAT",
@@ -32,6 +33,7 @@ __all__ = [
     "format_table",
     "median",
     "process_cpu_seconds",
+    "run_and_report",
     "stop_cleanly_on_sigterm",
     "write_json",
 ]
@@ -221,3 +223,19 @@ def write_json(path: str, data: object) -> None:
     with open(path, "w", encoding="utf-8") as out:
         json.dump(data, out, indent=2, sort_keys=True)
         out.write("\n")
+
+
+def run_and_report(
+    run: Callable[[], dict[str, Any]],
+    report: Callable[[dict[str, Any]], None],
+    json_path: str | None,
+) -> None:
+    """Run a benchmark with a clean SIGTERM exit, print its report and total time, save it."""
+    stop_cleanly_on_sigterm()
+    started = time.perf_counter()
+    data = run()
+    data["wall_seconds"] = time.perf_counter() - started
+    report(data)
+    print(f"\n(total {data['wall_seconds']:.0f} s)")
+    if json_path:
+        write_json(json_path, data)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from _harness import PAT, format_table, stop_cleanly_on_sigterm, write_json
+from _harness import PAT, format_table, run_and_report
 
 from qoder_async import QoderClient, QoderError, RateLimit
 
@@ -251,14 +251,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark and print the results."""
     args = parse_args(argv)
-    stop_cleanly_on_sigterm()
-    started = time.perf_counter()
-    data = bench(args)
-    data["wall_seconds"] = time.perf_counter() - started
-    report(data)
-    print(f"\n(total {data['wall_seconds']:.0f} s)")
-    if args.json:
-        write_json(args.json, data)
+    run_and_report(lambda: bench(args), report, args.json)
 
 
 if __name__ == "__main__":

@@ -64,8 +64,7 @@ from _harness import (
     format_table,
     median,
     process_cpu_seconds,
-    stop_cleanly_on_sigterm,
-    write_json,
+    run_and_report,
 )
 
 if TYPE_CHECKING:
@@ -624,14 +623,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             ids: list[str] = json.load(source)
         print(json.dumps(anyio.run(child, args, ids)))
         return
-    stop_cleanly_on_sigterm()
-    started = time.perf_counter()
-    data = bench(args)
-    data["wall_seconds"] = time.perf_counter() - started
-    report(data)
-    print(f"\n(total {data['wall_seconds']:.0f} s)")
-    if args.json:
-        write_json(args.json, data)
+    run_and_report(lambda: bench(args), report, args.json)
 
 
 if __name__ == "__main__":

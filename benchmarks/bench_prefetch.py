@@ -54,8 +54,7 @@ from _harness import (
     fake_server,
     format_table,
     median,
-    stop_cleanly_on_sigterm,
-    write_json,
+    run_and_report,
 )
 from qca import AsyncManaged
 
@@ -495,14 +494,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark and print (and optionally save) its results."""
     args = parse_args(argv)
-    stop_cleanly_on_sigterm()
-    started = time.perf_counter()
-    data = anyio.run(bench, args)
-    data["wall_seconds"] = time.perf_counter() - started
-    report(data)
-    print(f"\n(total {data['wall_seconds']:.0f} s)")
-    if args.json:
-        write_json(args.json, data)
+    run_and_report(lambda: anyio.run(bench, args), report, args.json)
 
 
 if __name__ == "__main__":
