@@ -54,26 +54,22 @@ def parse_instant(text: str, *, now: datetime | None = None) -> datetime:
 
 def count(text: str) -> int:
     """A whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        msg = f"not an integer: {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
-    if value < 1:
-        msg = f"must be >= 1, got {value}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+    return _whole(text, 1)
 
 
 def natural(text: str) -> int:
     """A whole number >= 0."""
+    return _whole(text, 0)
+
+
+def _whole(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         msg = f"not an integer: {text!r}"
         raise argparse.ArgumentTypeError(msg) from None
-    if value < 0:
-        msg = f"must be >= 0, got {value}"
+    if value < minimum:
+        msg = f"must be >= {minimum}, got {value}"
         raise argparse.ArgumentTypeError(msg)
     return value
 
